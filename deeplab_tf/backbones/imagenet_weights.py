@@ -1,0 +1,76 @@
+"""Loading `keras.applications` ResNet-50/101 ImageNet weights into our backbones."""
+
+import os
+
+import keras
+
+from deeplab_tf.errors import InputError
+
+_APPLICATIONS = {
+    "resnet50": keras.applications.ResNet50,
+    "resnet101": keras.applications.ResNet101,
+}
+
+
+def load_imagenet_weights(model_or_backbone, source):
+    """Copies ResNet weights layer by layer, by `keras.applications` layer name.
+
+    Args:
+        model_or_backbone: a `DeepLab` model (its backbone is used) or an
+            `AtrousResNet` built for "resnet50" or "resnet101".
+        source: a `keras.applications.ResNet50/101` model (with or without its
+            top), or the path of its weights file: the `..._notop.h5` that
+            `keras.applications` downloads, or a `.weights.h5` saved by Keras 3.
+
+    Returns:
+        The names of the layers whose weights were copied.
+
+    Raises:
+        InputError: the backbone has no `keras.applications` counterpart, the
+            file is missing or unreadable, or a layer's shapes disagree.
+    """
+    backbone = getattr(model_or_backbone, "backbone", model_or_backbone)
+    config = backbone.model_config
+    if isinstance(source, (str, os.PathLike)):
+        source = _read_weights_file(config.backbone, os.fspath(source))
+
+    copied = []
+    for layer in source.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        try:
+            target = backbone.get_layer(layer.name)
+        except ValueError:
+            raise InputError(
+                f"backbone_weights: layer {layer.name!r} of {source.name} has no counterpart in "
+                f"{config.backbone}; is the source the right depth?"
+            ) from None
+        ours = [w.shape for w in target.get_weights()]
+        theirs = [w.shape for w in weights]
+        if ours != theirs:
+            raise InputError(
+                f"backbone_weights: layer {layer.name!r} has shapes {theirs} in the source "
+                f"but {ours} here"
+            )
+        target.set_weights(weights)
+        copied.append(layer.name)
+    if not copied:
+        raise InputError(f"backbone_weights: {source.name} holds no weights to copy")
+    return copied
+
+
+def _read_weights_file(backbone_name, path):
+    if backbone_name not in _APPLICATIONS:
+        raise InputError(
+            f"backbone_weights: ImageNet weights exist for resnet50 and resnet101, "
+            f"not {backbone_name}"
+        )
+    if not os.path.isfile(path):
+        raise InputError(f"backbone_weights: no such file: {path}")
+    reference = _APPLICATIONS[backbone_name](weights=None, include_top=False)
+    try:
+        reference.load_weights(path, skip_mismatch=False)
+    except Exception as error:  # h5py and Keras raise many types for a bad file.
+        raise InputError(f"backbone_weights: cannot read {path}: {error}") from None
+    return reference

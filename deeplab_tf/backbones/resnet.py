@@ -1,0 +1,121 @@
+"""ResNet-18/34/50/101 that trade stride for atrous convolution (DeepLab v2/v3).
+
+He et al., "Deep Residual Learning for Image Recognition", https://arxiv.org/abs/1512.03385;
+atrous version as in Chen et al., "Rethinking Atrous Convolution for Semantic Image
+Segmentation", https://arxiv.org/abs/1706.05587, §3.2.
+"""
+
+import keras
+
+from deeplab_tf.backbones.block_plan import block_plan
+from deeplab_tf.config import ModelConfig
+from deeplab_tf.layers import ImageNetNormalization, conv2d
+
+# keras.applications' BatchNormalization epsilon, kept so its weights reproduce.
+BACKBONE_BN_EPSILON = 1.001e-5
+
+
+@keras.saving.register_keras_serializable(package="deeplab_tf")
+class AtrousResNet(keras.Model):
+    """An atrous ResNet: RGB in [0, 255] → the last feature map at `output_stride`.
+
+    Bottleneck ResNet-50/101 follow `keras.applications` layer for layer (stride
+    on the first 1×1 conv of a block, projection shortcut where the shape
+    changes, biased convolutions, same layer names), so its ImageNet weights load
+    with `deeplab_tf.load_imagenet_weights`. Basic-block ResNet-18/34 use
+    bias-free convolutions. A shortcut is projected only where the unit changes
+    the shape, so cascaded blocks 5–7 have identity shortcuts.
+
+    Args:
+        config: a `deeplab_tf.ModelConfig` (or its dict); the backbone reads
+            `backbone`, `output_stride`, `multi_grid`, `num_cascaded_blocks`,
+            `batch_norm_decay`.
+
+    Example:
+    ```python
+    config = deeplab_tf.ModelConfig(backbone="resnet50", output_stride=16)
+    features = deeplab_tf.build_backbone(config)(images)  # [B, ceil(H/16), ceil(W/16), 2048]
+    ```
+    """
+
+    def __init__(self, config, **kwargs):
+        if isinstance(config, dict):
+            config = ModelConfig.from_dict(config)
+        kwargs.setdefault("name", f"{config.backbone}_os{config.output_stride}")
+
+        # === Functional Model ===
+        images = keras.Input(shape=(None, None, 3), name="image")
+        x = ImageNetNormalization(name="preprocess")(images)
+        x = _stem(x, config)
+        for block in block_plan(config):
+            for unit, rate in enumerate(block.unit_rates):
+                x = _residual_unit(
+                    x,
+                    config,
+                    filters=block.filters,
+                    stride=block.stride if unit == 0 else 1,
+                    rate=rate,
+                    name=f"{block.prefix}_block{unit + 1}",
+                )
+        super().__init__(inputs=images, outputs=x, **kwargs)
+
+        # === Config ===
+        self.model_config = config
+        self.output_stride = config.output_stride
+
+    def get_config(self):
+        return {"config": self.model_config.to_dict(), "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_backbone(config):
+    """The atrous ResNet of a `ModelConfig`: RGB 0..255 → last feature map."""
+    return AtrousResNet(config)
+
+
+def _batch_norm(config, name):
+    return keras.layers.BatchNormalization(
+        momentum=config.batch_norm_decay, epsilon=BACKBONE_BN_EPSILON, name=name
+    )
+
+
+def _stem(x, config):
+    bias = config.unit_type == "bottleneck"
+    x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = keras.layers.Conv2D(64, 7, strides=2, use_bias=bias, name="conv1_conv")(x)
+    x = _batch_norm(config, "conv1_bn")(x)
+    x = keras.layers.Activation("relu", name="conv1_relu")(x)
+    x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def _residual_unit(x, config, *, filters, stride, rate, name):
+    bottleneck = config.unit_type == "bottleneck"
+    out_filters = 4 * filters if bottleneck else filters
+    shortcut = x
+    if stride != 1 or x.shape[-1] != out_filters:
+        shortcut = conv2d(out_filters, 1, strides=stride, use_bias=bottleneck, name=f"{name}_0_conv")(x)
+        shortcut = _batch_norm(config, f"{name}_0_bn")(shortcut)
+
+    if bottleneck:
+        # keras.applications puts the stride on the first 1×1 convolution.
+        x = conv2d(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
+        x = _batch_norm(config, f"{name}_1_bn")(x)
+        x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
+        x = conv2d(filters, 3, rate=rate, name=f"{name}_2_conv")(x)
+        x = _batch_norm(config, f"{name}_2_bn")(x)
+        x = keras.layers.Activation("relu", name=f"{name}_2_relu")(x)
+        x = conv2d(out_filters, 1, name=f"{name}_3_conv")(x)
+        x = _batch_norm(config, f"{name}_3_bn")(x)
+    else:
+        x = conv2d(filters, 3, strides=stride, rate=rate, use_bias=False, name=f"{name}_1_conv")(x)
+        x = _batch_norm(config, f"{name}_1_bn")(x)
+        x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
+        x = conv2d(filters, 3, rate=rate, use_bias=False, name=f"{name}_2_conv")(x)
+        x = _batch_norm(config, f"{name}_2_bn")(x)
+
+    x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
+    return keras.layers.Activation("relu", name=f"{name}_out")(x)

@@ -1,0 +1,25 @@
+"""Errors that mean "the user's input is wrong", as opposed to a bug."""
+
+
+class InputError(ValueError):
+    """A bad flag, config value or input file; the message names it.
+
+    The command lines print these as one line and exit non-zero; anything else
+    escaping a tool is a bug and keeps its traceback.
+    """
+
+
+class ConfigError(InputError):
+    """An impossible model or training configuration value.
+
+    Attributes:
+        field: the name of the config field at fault (tools map it to a flag).
+    """
+
+    def __init__(self, field, message):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class DataError(InputError):
+    """A dataset file that cannot be used; the message names the file."""

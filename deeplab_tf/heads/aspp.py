@@ -1,0 +1,117 @@
+"""DeepLab v3's Atrous Spatial Pyramid Pooling with image-level features.
+
+Chen et al., "Rethinking Atrous Convolution for Semantic Image Segmentation",
+https://arxiv.org/abs/1706.05587, §3.3.
+"""
+
+import keras
+
+from deeplab_tf.layers import ResizeToMatch, conv2d
+
+HEAD_BN_EPSILON = 1e-5
+
+
+@keras.saving.register_keras_serializable(package="deeplab_tf")
+class ASPP(keras.layers.Layer):
+    """ASPP: parallel atrous branches + image pooling, concatenated and projected.
+
+    Branches, each `filters` channels with BatchNormalization and ReLU: a 1×1
+    convolution; one 3×3 convolution per atrous rate; and, with
+    `image_pooling`, global average pooling → 1×1 conv → BN → ReLU, bilinearly
+    upsampled to the feature size. They are concatenated, projected by a 1×1
+    convolution with BN and ReLU, and dropped out in training. The pooling
+    branch reads the feature size at run time, so any input size works, and at
+    batch size 1 its BN sees one value per channel (use frozen BN there, as the
+    paper's second stage does).
+
+    Args:
+        filters: channels of every branch and of the projection (256).
+        atrous_rates: rates of the 3×3 branches, (6, 12, 18) at OS16.
+        image_pooling: add the image-level branch.
+        batch_norm_decay: moving-average decay of the BN layers.
+        dropout_rate: dropout after the projection (0.1).
+
+    Example:
+    ```python
+    head = ASPP(filters=256, atrous_rates=(6, 12, 18))
+    features = head(backbone_features)  # [B, h, w, 256]
+    ```
+    """
+
+    def __init__(
+        self,
+        filters=256,
+        atrous_rates=(6, 12, 18),
+        image_pooling=True,
+        batch_norm_decay=0.9997,
+        dropout_rate=0.1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.atrous_rates = tuple(atrous_rates)
+        self.image_pooling = image_pooling
+        self.batch_norm_decay = batch_norm_decay
+        self.dropout_rate = dropout_rate
+
+        # === Layers ===
+        def batch_norm(name):
+            return keras.layers.BatchNormalization(
+                momentum=batch_norm_decay, epsilon=HEAD_BN_EPSILON, name=name, dtype=self.dtype_policy
+            )
+
+        def conv(kernel_size, rate, name):
+            return conv2d(filters, kernel_size, rate=rate, use_bias=False, name=name, dtype=self.dtype_policy)
+
+        self.branches = [(conv(1, 1, "aspp_conv1x1"), batch_norm("aspp_conv1x1_bn"))]
+        for rate in self.atrous_rates:
+            self.branches.append((conv(3, rate, f"aspp_rate{rate}"), batch_norm(f"aspp_rate{rate}_bn")))
+        if image_pooling:
+            self.pool = keras.layers.GlobalAveragePooling2D(keepdims=True, dtype=self.dtype_policy)
+            self.pool_conv = conv(1, 1, "image_pooling_conv")
+            self.pool_bn = batch_norm("image_pooling_bn")
+            self.pool_upsample = ResizeToMatch(name="image_pooling_upsample", dtype=self.dtype_policy)
+        self.concat = keras.layers.Concatenate(dtype=self.dtype_policy)
+        self.projection = conv(1, 1, "aspp_projection")
+        self.projection_bn = batch_norm("aspp_projection_bn")
+        self.dropout = keras.layers.Dropout(dropout_rate, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        # Sublayers are built here so that a saved model's weights have places to load into.
+        branch_shape = (*input_shape[:-1], self.filters)
+        pooled_shape = (input_shape[0], 1, 1, input_shape[-1])
+        num_branches = len(self.branches) + int(self.image_pooling)
+        concat_shape = (*input_shape[:-1], self.filters * num_branches)
+        plan = [(conv, input_shape) for conv, _ in self.branches]
+        plan += [(bn, branch_shape) for _, bn in self.branches]
+        if self.image_pooling:
+            plan += [(self.pool_conv, pooled_shape), (self.pool_bn, pooled_shape[:-1] + (self.filters,))]
+        plan += [(self.projection, concat_shape), (self.projection_bn, branch_shape)]
+        for layer, shape in plan:
+            if not layer.built:
+                layer.build(shape)
+
+    def call(self, features, training=None):
+        outputs = []
+        for conv, bn in self.branches:
+            outputs.append(keras.ops.relu(bn(conv(features), training=training)))
+        if self.image_pooling:
+            pooled = self.pool(features)
+            pooled = keras.ops.relu(self.pool_bn(self.pool_conv(pooled), training=training))
+            outputs.append(self.pool_upsample([pooled, features]))
+        x = self.concat(outputs)
+        x = keras.ops.relu(self.projection_bn(self.projection(x), training=training))
+        return self.dropout(x, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "atrous_rates": list(self.atrous_rates),
+            "image_pooling": self.image_pooling,
+            "batch_norm_decay": self.batch_norm_decay,
+            "dropout_rate": self.dropout_rate,
+        }

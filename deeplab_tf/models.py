@@ -1,0 +1,156 @@
+"""DeepLab v2 / v3 models built from a `ModelConfig`, and v2's multi-scale wrapper."""
+
+import keras
+
+from deeplab_tf.backbones import AtrousResNet
+from deeplab_tf.config import ModelConfig
+from deeplab_tf.heads import ASPP, ASPPL
+from deeplab_tf.layers import ResizeToMatch, ScaleImage
+
+
+@keras.saving.register_keras_serializable(package="deeplab_tf")
+class DeepLab(keras.Model):
+    """DeepLab: RGB in [0, 255] → per-pixel logits at the input size.
+
+    v3: atrous ResNet → ASPP with image pooling → 1×1 classifier → bilinear
+    upsampling (Chen et al. 2017, https://arxiv.org/abs/1706.05587).
+    v2: atrous ResNet at OS8 → ASPP-L (summed atrous classifiers) → bilinear
+    upsampling (Chen et al. 2016, https://arxiv.org/abs/1606.00915).
+    The logits are float32 whatever the dtype policy, for a stable loss.
+
+    Args:
+        config: a `deeplab_tf.ModelConfig` or its dict.
+
+    Example:
+    ```python
+    config = deeplab_tf.ModelConfig(variant="v3", backbone="resnet18", num_classes=6)
+    logits = DeepLab(config)(images)  # [B, H, W, 6]
+    ```
+    """
+
+    def __init__(self, config, **kwargs):
+        if isinstance(config, dict):
+            config = ModelConfig.from_dict(config)
+        kwargs.setdefault("name", f"deeplab_{config.variant}_{config.backbone}")
+
+        # === Layers ===
+        backbone = AtrousResNet(config, name="backbone")
+        if config.variant == "v3":
+            head = [
+                ASPP(
+                    filters=config.aspp_filters,
+                    atrous_rates=config.atrous_rates,
+                    image_pooling=config.image_pooling,
+                    batch_norm_decay=config.batch_norm_decay,
+                    dropout_rate=config.dropout_rate,
+                    name="aspp",
+                ),
+                keras.layers.Conv2D(config.num_classes, 1, name="classifier"),
+            ]
+        else:
+            head = [ASPPL(config.num_classes, config.atrous_rates, name="aspp_l")]
+        upsample = ResizeToMatch(name="upsample_logits", dtype="float32")
+
+        # === Functional Model ===
+        images = keras.Input(shape=(None, None, 3), name="image")
+        x = backbone(images)
+        for layer in head:
+            x = layer(x)
+        logits = upsample([x, images])
+        super().__init__(inputs=images, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.model_config = config
+        self.backbone = backbone
+
+    def get_config(self):
+        return {"config": self.model_config.to_dict(), "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="deeplab_tf")
+class MultiScaleDeepLab(keras.Model):
+    """DeepLab v2's MSC: one network on the input at several scales, max-fused.
+
+    Each scale's logits are resized to the input size and fused by an
+    element-wise maximum; the output is the fused logits. For the loss on each
+    scale as well (v2 training), use `multi_scale_outputs(model)`.
+
+    Args:
+        config: a `ModelConfig` whose `msc_scales` is non-empty, e.g. (1, 0.75, 0.5).
+    """
+
+    def __init__(self, config, **kwargs):
+        if isinstance(config, dict):
+            config = ModelConfig.from_dict(config)
+        kwargs.setdefault("name", f"deeplab_{config.variant}_{config.backbone}_msc")
+
+        # === Layers ===
+        network = DeepLab(config, name="network")
+
+        # === Functional Model ===
+        images = keras.Input(shape=(None, None, 3), name="image")
+        scale_logits = []
+        for scale in config.msc_scales:
+            scaled = images if scale == 1.0 else ScaleImage(scale, name=f"scale_{_tag(scale)}")(images)
+            logits = network(scaled)
+            resize = ResizeToMatch(name=f"logits_scale_{_tag(scale)}", dtype="float32")
+            scale_logits.append(resize([logits, images]))
+        fused = keras.layers.Maximum(name="msc_max_fusion", dtype="float32")(scale_logits)
+        super().__init__(inputs=images, outputs=fused, **kwargs)
+
+        # === Config ===
+        self.model_config = config
+        self.network = network
+        self.backbone = network.backbone
+
+    def get_config(self):
+        return {"config": self.model_config.to_dict(), "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_model(config):
+    """The DeepLab network of `config` (MSC-wrapped when `config.msc_scales`)."""
+    if config.msc_scales:
+        return MultiScaleDeepLab(config)
+    return DeepLab(config)
+
+
+def multi_scale_outputs(model):
+    """A view of an MSC model (shared weights) returning [fused, *each scale's logits].
+
+    v2 trains with the loss on every scale's logits and on the fused ones.
+    A single-scale model is returned as it is (its output is the logits);
+    `tf.nest.flatten` of either view's output is the list of logits to train on.
+    """
+    if not isinstance(model, MultiScaleDeepLab):
+        return model
+    scales = [model.get_layer(f"logits_scale_{_tag(s)}").output for s in model.model_config.msc_scales]
+    return keras.Model(model.input, [model.output, *scales], name=f"{model.name}_outputs")
+
+
+def rebuild(model, **changes):
+    """The same weights in a network with other settings, e.g. `output_stride=8`.
+
+    A change of output stride rescales the ASPP rates with it (v3's test-time
+    OS16 → OS8 switch); other `ModelConfig` fields are replaced as given.
+    Weight shapes do not depend on stride or rates, so every weight carries over.
+    """
+    config = model.model_config
+    if "output_stride" in changes:
+        config = config.with_output_stride(changes.pop("output_stride"))
+    if changes:
+        config = ModelConfig.from_dict({**config.to_dict(), **changes})
+    rebuilt = build_model(config)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
+def _tag(scale):
+    return f"{int(round(scale * 100)):03d}"

@@ -1,0 +1,37 @@
+"""tools.model_info prints the contract's JSON and fails in one line on bad flags."""
+
+import json
+import subprocess
+import sys
+
+
+def _run(*flags):
+    return subprocess.run(
+        [sys.executable, "-m", "tools.model_info", *flags], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_prints_contract_keys():
+    result = _run("--backbone=resnet18", "--output_stride=8", "--num_classes=4", "--input_size=64,96")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["output_stride"] == 8
+    assert info["feature_size"] == [8, 12]
+    assert info["unit_rates"]["block3"] == [2, 2]
+    assert info["unit_rates"]["block4"] == [4, 8]
+    assert info["params"] > 11_000_000
+    assert info["flops"] > 0
+
+
+def test_flops_scale_with_input_area():
+    small = json.loads(_run("--backbone=resnet18", "--input_size=64").stdout)["flops"]
+    large = json.loads(_run("--backbone=resnet18", "--input_size=128").stdout)["flops"]
+    assert 3.5 < large / small < 4.5
+
+
+def test_bad_flag_is_one_line_naming_it():
+    result = _run("--backbone=resnet18", "--multi_grid=1,2,4")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("model_info: error: --multi_grid:")
+    assert "Traceback" not in result.stderr

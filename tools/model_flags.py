@@ -1,0 +1,48 @@
+"""The model flags every tool that builds a network shares (DESIGN §6)."""
+
+from absl import flags
+
+from deeplab_tf.config import BACKBONE_LAYOUTS, OUTPUT_STRIDES, VARIANTS, ModelConfig
+from tools.cli import UsageError
+
+flags.DEFINE_enum("model_variant", "v3", list(VARIANTS), "DeepLab v3 (ASPP) or v2 (ASPP-L).")
+flags.DEFINE_enum("backbone", "resnet101", list(BACKBONE_LAYOUTS), "Atrous ResNet depth.")
+flags.DEFINE_integer("output_stride", 16, f"Input/feature size ratio, one of {OUTPUT_STRIDES}.")
+flags.DEFINE_list("multi_grid", None, "Unit-rate multipliers of block4, e.g. 1,2,4 (default: v3 1,2,4; v2 ones).")
+flags.DEFINE_list("atrous_rates", None, "ASPP rates (default: the paper's for the variant and output stride).")
+flags.DEFINE_integer("num_classes", 21, "Number of classes (taken from the dataset where it knows).")
+flags.DEFINE_integer("num_cascaded_blocks", 0, "Copies of block4 after it: 1-3 builds blocks 5-7 (v3 'going deeper').")
+flags.DEFINE_bool("image_pooling", True, "v3: add ASPP's image-level pooling branch.")
+flags.DEFINE_list("msc_scales", [], "v2 multi-scale inputs, e.g. 1,0.75,0.5 (empty: single scale).")
+flags.DEFINE_float("batch_norm_decay", 0.9997, "BatchNormalization moving-average decay.")
+
+FLAGS = flags.FLAGS
+
+# ModelConfig field → the flag a user types, for one-line errors.
+FLAG_FOR_FIELD = {"variant": "model_variant"}
+
+
+def _numbers(flag_name, parse):
+    values = FLAGS[flag_name].value
+    if values is None:
+        return None
+    try:
+        return tuple(parse(v) for v in values)
+    except ValueError:
+        raise UsageError(f"--{flag_name}: expected comma-separated numbers, got {','.join(values)}") from None
+
+
+def model_config_from_flags(num_classes=None):
+    """The `ModelConfig` the model flags describe; `num_classes` overrides the flag."""
+    return ModelConfig(
+        variant=FLAGS.model_variant,
+        backbone=FLAGS.backbone,
+        output_stride=FLAGS.output_stride,
+        multi_grid=_numbers("multi_grid", int),
+        atrous_rates=_numbers("atrous_rates", int),
+        num_classes=num_classes if num_classes is not None else FLAGS.num_classes,
+        num_cascaded_blocks=FLAGS.num_cascaded_blocks,
+        image_pooling=FLAGS.image_pooling,
+        msc_scales=_numbers("msc_scales", float) or (),
+        batch_norm_decay=FLAGS.batch_norm_decay,
+    )
