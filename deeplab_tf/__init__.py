@@ -3,6 +3,7 @@
 from deeplab_tf.backbones import build_backbone, load_imagenet_weights, unit_rates
 from deeplab_tf.config import ModelConfig
 from deeplab_tf.errors import ConfigError, DataError, InputError
+from deeplab_tf import model_dir
 from deeplab_tf.models import DeepLab, MultiScaleDeepLab, build_model, multi_scale_outputs, rebuild
 
 __all__ = [

@@ -97,7 +97,7 @@ def test_rebuild_at_output_stride_8_keeps_weights():
     os8 = rebuild(model, output_stride=8)
     assert os8.model_config.output_stride == 8
     assert os8.model_config.atrous_rates == (12, 24, 36)
-    assert os8.get_layer("aspp").branches[1][0].dilation_rate == (12, 12)
+    assert os8.get_layer("aspp").branch_convs[1].dilation_rate == (12, 12)
     for ours, theirs in zip(os8.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(ours, theirs)
     images = _images(1, 64, 64)

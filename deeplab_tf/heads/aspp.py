@@ -63,9 +63,12 @@ class ASPP(keras.layers.Layer):
         def conv(kernel_size, rate, name):
             return conv2d(filters, kernel_size, rate=rate, use_bias=False, name=name, dtype=self.dtype_policy)
 
-        self.branches = [(conv(1, 1, "aspp_conv1x1"), batch_norm("aspp_conv1x1_bn"))]
-        for rate in self.atrous_rates:
-            self.branches.append((conv(3, rate, f"aspp_rate{rate}"), batch_norm(f"aspp_rate{rate}_bn")))
+        # One attribute per sublayer: `tf.train.Checkpoint` does not see layers held in lists.
+        self.conv1x1 = conv(1, 1, "aspp_conv1x1")
+        self.conv1x1_bn = batch_norm("aspp_conv1x1_bn")
+        for index, rate in enumerate(self.atrous_rates):
+            setattr(self, f"atrous_conv{index}", conv(3, rate, f"aspp_rate{rate}"))
+            setattr(self, f"atrous_conv{index}_bn", batch_norm(f"aspp_rate{rate}_bn"))
         if image_pooling:
             self.pool = keras.layers.GlobalAveragePooling2D(keepdims=True, dtype=self.dtype_policy)
             self.pool_conv = conv(1, 1, "image_pooling_conv")
@@ -76,14 +79,22 @@ class ASPP(keras.layers.Layer):
         self.projection_bn = batch_norm("aspp_projection_bn")
         self.dropout = keras.layers.Dropout(dropout_rate, dtype=self.dtype_policy)
 
+    @property
+    def branch_convs(self):
+        return [self.conv1x1] + [getattr(self, f"atrous_conv{i}") for i in range(len(self.atrous_rates))]
+
+    @property
+    def branch_bns(self):
+        return [self.conv1x1_bn] + [getattr(self, f"atrous_conv{i}_bn") for i in range(len(self.atrous_rates))]
+
     def build(self, input_shape):
         # Sublayers are built here so that a saved model's weights have places to load into.
         branch_shape = (*input_shape[:-1], self.filters)
         pooled_shape = (input_shape[0], 1, 1, input_shape[-1])
-        num_branches = len(self.branches) + int(self.image_pooling)
+        num_branches = len(self.branch_convs) + int(self.image_pooling)
         concat_shape = (*input_shape[:-1], self.filters * num_branches)
-        plan = [(conv, input_shape) for conv, _ in self.branches]
-        plan += [(bn, branch_shape) for _, bn in self.branches]
+        plan = [(conv, input_shape) for conv in self.branch_convs]
+        plan += [(bn, branch_shape) for bn in self.branch_bns]
         if self.image_pooling:
             plan += [(self.pool_conv, pooled_shape), (self.pool_bn, pooled_shape[:-1] + (self.filters,))]
         plan += [(self.projection, concat_shape), (self.projection_bn, branch_shape)]
@@ -93,7 +104,7 @@ class ASPP(keras.layers.Layer):
 
     def call(self, features, training=None):
         outputs = []
-        for conv, bn in self.branches:
+        for conv, bn in zip(self.branch_convs, self.branch_bns):
             outputs.append(keras.ops.relu(bn(conv(features), training=training)))
         if self.image_pooling:
             pooled = self.pool(features)

@@ -33,8 +33,9 @@ class ASPPL(keras.layers.Layer):
         self.atrous_rates = tuple(atrous_rates)
 
         # === Layers ===
-        self.branches = [
-            conv2d(
+        # One attribute per branch: `tf.train.Checkpoint` does not see layers held in lists.
+        for index, rate in enumerate(self.atrous_rates):
+            branch = conv2d(
                 num_classes,
                 3,
                 rate=rate,
@@ -42,8 +43,11 @@ class ASPPL(keras.layers.Layer):
                 kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
                 dtype=self.dtype_policy,
             )
-            for rate in self.atrous_rates
-        ]
+            setattr(self, f"branch{index}", branch)
+
+    @property
+    def branches(self):
+        return [getattr(self, f"branch{i}") for i in range(len(self.atrous_rates))]
 
     def build(self, input_shape):
         for branch in self.branches:

@@ -1,0 +1,81 @@
+"""What a training run leaves in its model directory, and loading a model back from it.
+
+A model directory holds:
+    model_config.json     the `ModelConfig` (plus `dataset` facts under "dataset")
+    checkpoints/          `tf.train.Checkpoint`s with the network under the key `model`
+                          (the trainer adds `optimizer`, `step`, ...), kept by a
+                          `tf.train.CheckpointManager`
+    train/, eval/         TensorBoard logs and evaluation outputs
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from deeplab_tf.config import ModelConfig
+from deeplab_tf.errors import InputError
+from deeplab_tf.models import build_model
+
+CONFIG_FILE = "model_config.json"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def save_model_config(model_dir, config, **extra):
+    """Writes `model_config.json` atomically; `extra` keys are stored beside the config."""
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, CONFIG_FILE)
+    temporary = path + ".tmp"
+    with open(temporary, "w") as file:
+        json.dump({"model": config.to_dict(), **extra}, file, indent=2, sort_keys=True)
+    os.replace(temporary, path)
+
+
+def read_model_dir_json(model_dir):
+    """The whole `model_config.json` of a model directory, as a dict."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise InputError(f"model_dir: {model_dir} has no {CONFIG_FILE}; is it a training run's directory?")
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(f"model_dir: cannot read {path}: {error}") from None
+
+
+def load_model_config(model_dir):
+    return ModelConfig.from_dict(read_model_dir_json(model_dir)["model"])
+
+
+def latest_checkpoint(model_dir):
+    """Path prefix of the newest complete checkpoint, or None."""
+    return tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+
+
+def load_model(path, output_stride=None):
+    """A trained model from a model directory or a `.keras` file.
+
+    Args:
+        path: a model directory written by the trainer, or a `.keras` file.
+        output_stride: run the network at another output stride than it was
+            trained at (ASPP rates follow; the weights are the same).
+    """
+    if str(path).endswith(".keras"):
+        if not os.path.isfile(path):
+            raise InputError(f"model: no such file: {path}")
+        model = keras.models.load_model(path, safe_mode=True)
+        if output_stride and output_stride != model.model_config.output_stride:
+            from deeplab_tf.models import rebuild
+
+            model = rebuild(model, output_stride=output_stride)
+        return model
+    config = load_model_config(path)
+    if output_stride:
+        config = config.with_output_stride(output_stride)
+    checkpoint = latest_checkpoint(path)
+    if checkpoint is None:
+        raise InputError(f"model_dir: {path} has no checkpoint in {CHECKPOINT_DIR}/ yet")
+    model = build_model(config)
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
+    return model
