@@ -1,0 +1,179 @@
+"""What each dataset is: its name, number of classes, ignore label and class names."""
+
+import dataclasses
+import json
+import os
+
+from deeplab_tf.errors import ConfigError, DataError
+
+IGNORE_LABEL = 255
+
+# The ImageNet mean pixel (RGB) that DeepLab pads images with, so padding is zero
+# after the model subtracts it.
+MEAN_RGB = (123.68, 116.779, 103.939)
+
+# The metadata file written beside a generated or converted dataset.
+METADATA_FILE = "dataset.json"
+
+VOC_CLASS_NAMES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
+    "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
+    "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+
+CITYSCAPES_CLASS_NAMES = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
+    "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
+    "truck", "bus", "train", "motorcycle", "bicycle",
+)
+
+# SceneParse150 (objectInfo150.csv), in label order 1..150; label 0 "other" is ignored.
+ADE20K_CLASS_NAMES = (
+    "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed",
+    "windowpane", "grass", "cabinet", "sidewalk", "person", "earth", "door",
+    "table", "mountain", "plant", "curtain", "chair", "car", "water", "painting",
+    "sofa", "shelf", "house", "sea", "mirror", "rug", "field", "armchair", "seat",
+    "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion",
+    "base", "box", "column", "signboard", "chest of drawers", "counter", "sand",
+    "sink", "skyscraper", "fireplace", "refrigerator", "grandstand", "path",
+    "stairs", "runway", "case", "pool table", "pillow", "screen door", "stairway",
+    "river", "bridge", "bookcase", "blind", "coffee table", "toilet", "flower",
+    "book", "hill", "bench", "countertop", "stove", "palm", "kitchen island",
+    "computer", "swivel chair", "boat", "bar", "arcade machine", "hovel", "bus",
+    "towel", "light", "truck", "tower", "chandelier", "awning", "streetlight",
+    "booth", "television receiver", "airplane", "dirt track", "apparel", "pole",
+    "land", "bannister", "escalator", "ottoman", "bottle", "buffet", "poster",
+    "stage", "van", "ship", "fountain", "conveyer belt", "canopy", "washer",
+    "plaything", "swimming pool", "stool", "barrel", "basket", "waterfall", "tent",
+    "bag", "minibike", "cradle", "oven", "ball", "food", "step", "tank",
+    "trade name", "microwave", "pot", "animal", "bicycle", "lake", "dishwasher",
+    "screen", "blanket", "sculpture", "hood", "sconce", "vase", "traffic light",
+    "tray", "ashcan", "fan", "pier", "crt screen", "plate", "monitor",
+    "bulletin board", "shower", "radiator", "glass", "clock", "flag",
+)
+
+DATASET_NAMES = ("voc2012", "synthetic", "tfrecord", "cityscapes", "ade20k")
+
+_FIXED = {
+    "voc2012": VOC_CLASS_NAMES,
+    "cityscapes": CITYSCAPES_CLASS_NAMES,
+    "ade20k": ADE20K_CLASS_NAMES,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset's label space.
+
+    Args:
+        name: the `--dataset` name it was read as.
+        num_classes: number of classes the model predicts (labels 0..num_classes-1).
+        ignore_label: the label of pixels left out of the loss and the metrics.
+        class_names: one name per class, in label order.
+    """
+
+    name: str
+    num_classes: int
+    ignore_label: int = IGNORE_LABEL
+    class_names: tuple = ()
+
+    def __post_init__(self):
+        if not self.class_names:
+            names = tuple(f"class_{i}" for i in range(self.num_classes))
+            object.__setattr__(self, "class_names", names)
+        else:
+            object.__setattr__(self, "class_names", tuple(self.class_names))
+        if len(self.class_names) != self.num_classes:
+            raise ConfigError(
+                "num_classes",
+                f"{self.num_classes} classes but {len(self.class_names)} class names",
+            )
+
+
+def check_dataset_name(name):
+    """Raises `ConfigError` on a `--dataset` value this library does not know."""
+    if name not in DATASET_NAMES:
+        raise ConfigError(
+            "dataset", f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}"
+        )
+
+
+def read_metadata(directory):
+    """The parsed metadata JSON beside a dataset, or None if there is none."""
+    path = os.path.join(directory, METADATA_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+        int(meta["num_classes"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataError(f"{path}: not a valid dataset metadata file ({error})") from None
+    return meta
+
+
+def write_metadata(directory, info, **extra):
+    """Writes `info` (and `extra` keys) as the metadata JSON in `directory`."""
+    meta = {
+        "name": info.name,
+        "num_classes": info.num_classes,
+        "ignore_label": info.ignore_label,
+        "class_names": list(info.class_names),
+    }
+    meta.update(extra)
+    with open(os.path.join(directory, METADATA_FILE), "w") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def dataset_info(name, dataset_dir, num_classes=None):
+    """The `DatasetInfo` of dataset `name` stored in `dataset_dir`.
+
+    Args:
+        name: one of `DATASET_NAMES`.
+        dataset_dir: where the dataset is (read for `synthetic`, and for
+            `tfrecord` when the converter left its metadata file there).
+        num_classes: required for `tfrecord` without a metadata file; for the
+            others, when given, it must agree with the dataset.
+
+    Raises:
+        ConfigError: unknown name, or `num_classes` missing or inconsistent.
+        DataError: the synthetic dataset's metadata file is missing or invalid.
+    """
+    check_dataset_name(name)
+    if name in _FIXED:
+        info = DatasetInfo(name, len(_FIXED[name]), IGNORE_LABEL, _FIXED[name])
+    else:
+        meta = read_metadata(dataset_dir) if dataset_dir else None
+        if meta is None and name == "synthetic":
+            path = os.path.join(dataset_dir or "", METADATA_FILE)
+            raise DataError(
+                f"{path}: missing; a synthetic dataset is made by "
+                "`python -m tools.make_synthetic_data`"
+            )
+        if meta is None:
+            if num_classes is None:
+                raise ConfigError(
+                    "num_classes",
+                    f"required for dataset {name!r} (no {METADATA_FILE} in {dataset_dir})",
+                )
+            info = DatasetInfo(name, int(num_classes))
+        else:
+            info = DatasetInfo(
+                name,
+                int(meta["num_classes"]),
+                int(meta.get("ignore_label", IGNORE_LABEL)),
+                tuple(meta.get("class_names", ())),
+            )
+    if num_classes is not None and int(num_classes) != info.num_classes:
+        raise ConfigError(
+            "num_classes",
+            f"{num_classes} given but dataset {name!r} has {info.num_classes} classes",
+        )
+    if not 1 <= info.num_classes <= 255 or info.ignore_label < info.num_classes:
+        raise ConfigError(
+            "num_classes",
+            f"{info.num_classes} classes with ignore label {info.ignore_label}: "
+            "labels are stored as uint8 and the ignore label must lie above the classes",
+        )
+    return info

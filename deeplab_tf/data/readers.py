@@ -1,0 +1,73 @@
+"""`read_split`: one split of any supported dataset as a tf.data pipeline of decoded examples."""
+
+from absl import logging
+
+from deeplab_tf.data import info as info_lib, tfds_sets, tfrecord, validate, voc
+from deeplab_tf.errors import DataError
+
+_VOC_LAYOUT = ("voc2012", "synthetic")
+
+
+def _log_skipped(name, split, report):
+    faults = {}
+    for problem in report.problems:
+        faults.setdefault(problem.filename, []).append(problem.fault)
+    listing = "; ".join(f"{filename}: {', '.join(f)}" for filename, f in faults.items())
+    logging.warning(
+        "skip_bad_examples: skipping %d of %d examples of %s split %r: %s",
+        len(report.bad_examples), report.num_examples, name, split, listing,
+    )
+
+
+def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=False,
+               shuffle_files=False, seed=None):
+    """One split as a `tf.data.Dataset` of {"image", "label", "filename"}.
+
+    Elements: "image" uint8 [H, W, 3] RGB (grayscale and RGBA converted),
+    "label" uint8 [H, W] class indices with the ignore label kept, "filename"
+    the example id (a scalar string). Decoding runs in parallel; the order is
+    the split's own (deterministic) unless `shuffle_files`.
+
+    Without `skip_bad_examples`, listed files that are missing raise here and
+    an undecodable or inconsistent example raises when it is read; with it, the
+    split is validated first and the bad examples are left out and logged.
+
+    Args:
+        name: `voc2012`, `synthetic`, `tfrecord`, `cityscapes` or `ade20k`.
+        dataset_dir: the dataset's directory.
+        split: e.g. `train`, `val`, `train_aug`, `trainval`.
+        num_classes: required for `tfrecord` without metadata; else checked.
+        skip_bad_examples: validate first and leave out what is unusable.
+        shuffle_files: shuffle the file (or shard) order on every pass, before
+            decoding, so training can shuffle a large dataset cheaply.
+        seed: the shuffle seed.
+
+    Raises:
+        ConfigError: unknown dataset name or wrong num_classes.
+        DataError: missing directory, split file, listed files, or an empty split.
+    """
+    info = info_lib.dataset_info(name, dataset_dir, num_classes)
+    exclude = ()
+    if skip_bad_examples:
+        report = validate.validate_split(name, dataset_dir, split, num_classes=num_classes)
+        if report.bad_examples or report.problems:
+            _log_skipped(name, split, report)
+        exclude = set(report.bad_examples)
+        if report.num_usable <= 0:
+            raise DataError(f"{dataset_dir}: split {split!r} has no usable examples")
+
+    if name in _VOC_LAYOUT:
+        examples = voc.list_examples(dataset_dir, split)
+        split_path = voc.split_file(voc.find_root(dataset_dir), split)
+        if not examples:
+            raise DataError(f"{split_path}: split lists no examples")
+        examples = [e for e in examples if e[0] not in exclude]
+        voc.check_files_exist(examples, split_path)
+        return voc.read_examples(examples, info, shuffle_files=shuffle_files, seed=seed)
+    if name == "tfrecord":
+        return tfrecord.read_split(
+            dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files, seed=seed
+        )
+    return tfds_sets.read_split(
+        name, dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files, seed=seed
+    )

@@ -1,0 +1,193 @@
+"""The official DeepLab TFRecord format (also read by TF Model Garden): write and read."""
+
+import glob
+import math
+import os
+
+import tensorflow as tf
+from absl import logging
+
+from deeplab_tf.data import image_io
+from deeplab_tf.errors import DataError
+
+# The keys of `research/deeplab/datasets/build_data.py`.
+IMAGE_ENCODED = "image/encoded"
+IMAGE_FILENAME = "image/filename"
+IMAGE_FORMAT = "image/format"
+IMAGE_HEIGHT = "image/height"
+IMAGE_WIDTH = "image/width"
+IMAGE_CHANNELS = "image/channels"
+LABEL_ENCODED = "image/segmentation/class/encoded"
+LABEL_FORMAT = "image/segmentation/class/format"
+
+_FEATURES = {
+    IMAGE_ENCODED: tf.io.FixedLenFeature((), tf.string, default_value=""),
+    IMAGE_FILENAME: tf.io.FixedLenFeature((), tf.string, default_value=""),
+    IMAGE_FORMAT: tf.io.FixedLenFeature((), tf.string, default_value="jpeg"),
+    IMAGE_HEIGHT: tf.io.FixedLenFeature((), tf.int64, default_value=0),
+    IMAGE_WIDTH: tf.io.FixedLenFeature((), tf.int64, default_value=0),
+    LABEL_ENCODED: tf.io.FixedLenFeature((), tf.string, default_value=""),
+    LABEL_FORMAT: tf.io.FixedLenFeature((), tf.string, default_value="png"),
+}
+
+
+def shard_name(split, index, num_shards):
+    """`<split>-%05d-of-%05d.tfrecord`, as the official converters name shards."""
+    return "%s-%05d-of-%05d.tfrecord" % (split, index, num_shards)
+
+
+def _bytes(value):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _int64(value):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+
+def make_example(filename, image_bytes, image_format, height, width, label_png_bytes):
+    """One `tf.train.Example` with the official keys (label: 8-bit index PNG)."""
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                IMAGE_ENCODED: _bytes(image_bytes),
+                IMAGE_FILENAME: _bytes(filename.encode()),
+                IMAGE_FORMAT: _bytes(image_format.encode()),
+                IMAGE_HEIGHT: _int64(height),
+                IMAGE_WIDTH: _int64(width),
+                IMAGE_CHANNELS: _int64(3),
+                LABEL_ENCODED: _bytes(label_png_bytes),
+                LABEL_FORMAT: _bytes(b"png"),
+            }
+        )
+    )
+
+
+def write_split(examples, output_dir, split, num_examples, num_shards, log_every=500):
+    """Writes `examples` (an iterable of `tf.train.Example`) as sharded TFRecords.
+
+    Shard i holds examples [i*ceil(n/num_shards), (i+1)*ceil(n/num_shards)), the
+    official converters' layout.
+
+    Returns:
+        The shard paths written.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    per_shard = max(1, int(math.ceil(num_examples / float(num_shards))))
+    paths = [os.path.join(output_dir, shard_name(split, i, num_shards)) for i in range(num_shards)]
+    writers = [None] * num_shards
+    written = 0
+    try:
+        for index, example in enumerate(examples):
+            shard = min(index // per_shard, num_shards - 1)
+            if writers[shard] is None:
+                writers[shard] = tf.io.TFRecordWriter(paths[shard])
+            writers[shard].write(example.SerializeToString())
+            written += 1
+            if log_every and written % log_every == 0:
+                logging.info("%s: %d/%d examples written", split, written, num_examples)
+        for shard, writer in enumerate(writers):
+            if writer is None:  # a shard with no examples is still written, empty
+                writers[shard] = tf.io.TFRecordWriter(paths[shard])
+    finally:
+        for writer in writers:
+            if writer is not None:
+                writer.close()
+    return paths
+
+
+def find_shards(dataset_dir, split):
+    """Sorted shard paths of `split` (`<split>-*-of-*`) in `dataset_dir`.
+
+    Raises:
+        DataError: no directory, or no shards of that split in it.
+    """
+    if not dataset_dir or not os.path.isdir(dataset_dir):
+        raise DataError(f"{dataset_dir}: dataset directory not found")
+    pattern = os.path.join(glob.escape(dataset_dir), f"{glob.escape(split)}-*-of-*")
+    shards = sorted(glob.glob(pattern))
+    if not shards:
+        found = list_splits(dataset_dir)
+        raise DataError(
+            f"{os.path.join(dataset_dir, split)}-*-of-*: no TFRecord shards of split "
+            f"{split!r} (splits here: {', '.join(found) or 'none'})"
+        )
+    return shards
+
+
+def list_splits(dataset_dir):
+    """Split names that have shards in `dataset_dir`."""
+    names = set()
+    for path in glob.glob(os.path.join(glob.escape(dataset_dir), "*-*-of-*")):
+        names.add(os.path.basename(path).rsplit("-", 3)[0])
+    return sorted(names)
+
+
+def parse_example(serialized):
+    """Parses one serialized record into its raw fields (TensorFlow, for tf.data)."""
+    return tf.io.parse_single_example(serialized, _FEATURES)
+
+
+def parse_example_numpy(serialized):
+    """Parses one record in Python: {"filename", "image", "label", "height", "width"}.
+
+    Raises:
+        ValueError: not an Example, or a required key is missing.
+    """
+    try:
+        example = tf.train.Example.FromString(serialized)
+    except Exception as error:  # noqa: BLE001 - protobuf's DecodeError
+        raise ValueError(f"not a tf.train.Example ({error})") from None
+    feature = example.features.feature
+    for key in (IMAGE_ENCODED, LABEL_ENCODED):
+        if key not in feature or not feature[key].bytes_list.value:
+            raise ValueError(f"record has no {key}")
+
+    def first(key, kind, default):
+        values = getattr(feature[key], kind).value if key in feature else ()
+        return values[0] if values else default
+
+    return {
+        "filename": first(IMAGE_FILENAME, "bytes_list", b"").decode(errors="replace"),
+        "image": first(IMAGE_ENCODED, "bytes_list", b""),
+        "label": first(LABEL_ENCODED, "bytes_list", b""),
+        "height": int(first(IMAGE_HEIGHT, "int64_list", 0)),
+        "width": int(first(IMAGE_WIDTH, "int64_list", 0)),
+    }
+
+
+def read_split(dataset_dir, split, info, *, exclude=(), shuffle_files=False, seed=None):
+    """A `tf.data.Dataset` of decoded {"image", "label", "filename"} from the shards of `split`.
+
+    Args:
+        exclude: image/filename values to leave out (the bad examples found by
+            validation).
+    """
+    shards = find_shards(dataset_dir, split)
+    files = tf.data.Dataset.from_tensor_slices(shards)
+    if shuffle_files:
+        files = files.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
+    records = files.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(shards), 4),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    parsed = records.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if exclude:
+        excluded = tf.constant(sorted(exclude), tf.string)
+        parsed = parsed.filter(
+            lambda fields: tf.logical_not(
+                tf.reduce_any(tf.equal(fields[IMAGE_FILENAME], excluded))
+            )
+        )
+
+    def decode(fields):
+        return image_io.decode_example(
+            fields[IMAGE_ENCODED],
+            fields[LABEL_ENCODED],
+            fields[IMAGE_FILENAME],
+            info.num_classes,
+            info.ignore_label,
+        )
+
+    return parsed.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -1,0 +1,129 @@
+"""The PASCAL VOC 2012 directory layout: finding it, its splits, and reading a split."""
+
+import os
+
+import tensorflow as tf
+
+from deeplab_tf.data import image_io
+from deeplab_tf.errors import DataError
+
+IMAGE_DIR = "JPEGImages"
+LABEL_DIR = "SegmentationClass"
+AUG_LABEL_DIR = "SegmentationClassAug"
+SPLIT_DIR = os.path.join("ImageSets", "Segmentation")
+IMAGE_EXT = ".jpg"
+LABEL_EXT = ".png"
+
+
+def find_root(dataset_dir):
+    """The VOC2012 folder in or at `dataset_dir` (which may be it, or VOCdevkit, or above).
+
+    Raises:
+        DataError: none of them holds `ImageSets/Segmentation/` or `JPEGImages/`.
+    """
+    if not dataset_dir or not os.path.isdir(dataset_dir):
+        raise DataError(f"{dataset_dir}: dataset directory not found")
+    for candidate in (
+        dataset_dir,
+        os.path.join(dataset_dir, "VOC2012"),
+        os.path.join(dataset_dir, "VOCdevkit", "VOC2012"),
+    ):
+        if os.path.isdir(os.path.join(candidate, SPLIT_DIR)) or os.path.isdir(
+            os.path.join(candidate, IMAGE_DIR)
+        ):
+            return candidate
+    raise DataError(
+        f"{dataset_dir}: not a VOC-layout dataset (no {SPLIT_DIR}/ or {IMAGE_DIR}/ in it)"
+    )
+
+
+def split_file(root, split):
+    return os.path.join(root, SPLIT_DIR, f"{split}.txt")
+
+
+def list_splits(root):
+    """Names of the splits listed in `ImageSets/Segmentation/`, sorted."""
+    directory = os.path.join(root, SPLIT_DIR)
+    if not os.path.isdir(directory):
+        return []
+    return sorted(name[:-4] for name in os.listdir(directory) if name.endswith(".txt"))
+
+
+def read_split_file(path):
+    """The example ids listed in a split file, in file order.
+
+    Raises:
+        DataError: the file is missing or unreadable.
+    """
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as error:
+        raise DataError(f"{path}: split file cannot be read ({error.strerror})") from None
+    return [line.split()[0] for line in lines if line.strip()]
+
+
+def label_dir_for(split):
+    """`train_aug` labels live in `SegmentationClassAug/`, the others in `SegmentationClass/`."""
+    return AUG_LABEL_DIR if split == "train_aug" else LABEL_DIR
+
+
+def image_path(root, name):
+    """`JPEGImages/<name>.jpg`, or `.png` when only that exists."""
+    jpg = os.path.join(root, IMAGE_DIR, name + IMAGE_EXT)
+    if not os.path.isfile(jpg):
+        png = os.path.join(root, IMAGE_DIR, name + ".png")
+        if os.path.isfile(png):
+            return png
+    return jpg
+
+
+def list_examples(dataset_dir, split):
+    """[(id, image path, label path)] of a split, in split-file order.
+
+    Raises:
+        DataError: no VOC layout or no such split file.
+    """
+    root = find_root(dataset_dir)
+    path = split_file(root, split)
+    if not os.path.isfile(path):
+        available = ", ".join(list_splits(root)) or "none"
+        raise DataError(f"{path}: split file not found (splits here: {available})")
+    label_dir = label_dir_for(split)
+    return [
+        (name, image_path(root, name), os.path.join(root, label_dir, name + LABEL_EXT))
+        for name in read_split_file(path)
+    ]
+
+
+def check_files_exist(examples, split_path):
+    """Raises `DataError` naming every listed file that is missing."""
+    missing = [
+        path for _, image, label in examples for path in (image, label)
+        if not os.path.isfile(path)
+    ]
+    if missing:
+        shown = "; ".join(missing[:20])
+        more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+        raise DataError(
+            f"{split_path}: {len(missing)} listed file(s) missing: {shown}{more}"
+        )
+
+
+def read_examples(examples, info, *, shuffle_files=False, seed=None):
+    """A `tf.data.Dataset` of decoded {"image", "label", "filename"} for `examples`."""
+    names, images, labels = (list(column) for column in zip(*examples))
+    files = tf.data.Dataset.from_tensor_slices((names, images, labels))
+    if shuffle_files:
+        files = files.shuffle(len(names), seed=seed, reshuffle_each_iteration=True)
+
+    def load(name, image_file, label_file):
+        return image_io.decode_example(
+            tf.io.read_file(image_file),
+            tf.io.read_file(label_file),
+            name,
+            info.num_classes,
+            info.ignore_label,
+        )
+
+    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
