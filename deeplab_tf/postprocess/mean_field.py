@@ -1,0 +1,159 @@
+"""Mean-field inference of the fully connected CRF in TF ops (the "tf" backend).
+
+P. Krähenbühl, V. Koltun, "Efficient Inference in Fully Connected CRFs with
+Gaussian Edge Potentials", NIPS 2011, https://arxiv.org/abs/1210.5644 — with the
+kernels of DeepLab v2 (Chen et al., TPAMI 2017, https://arxiv.org/abs/1606.00915).
+
+Plain TF ops only, so `dense_crf_tf` runs eagerly, in a `tf.function`, on a GPU and
+inside a SavedModel, for any image size.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from deeplab_tf.postprocess import permutohedral
+from deeplab_tf.postprocess.params import CRFParams
+
+# The reference code normalises with 1/(k·1 + 1e-20); kept for identical results
+# where a kernel's total weight underflows.
+_NORM_EPSILON = 1e-20
+# log() floor for probabilities given instead of logits: the smallest normal float32.
+_PROBABILITY_FLOOR = np.finfo(np.float32).tiny
+
+
+def dense_crf_tf(image, logits, params=CRFParams(), valid_size=None, from_probabilities=False):
+    """Refines class scores with the dense CRF; one image or a batch, graph-friendly.
+
+    Unary potentials are −log softmax(logits) (or −log p with `from_probabilities`).
+    Each kernel's message is normalised after filtering, k·Q / k·1 (pydensecrf's
+    NORMALIZE_AFTER), and, as in the reference code, includes the pixel's own
+    contribution. The CRF runs on the top-left `valid_size` region only (the rest is
+    padding); outside it the result is the softmax of the scores, unchanged.
+
+    Args:
+        image: uint8 [H, W, 3] or [B, H, W, 3], RGB.
+        logits: float [H, W, C] or [B, H, W, C], at the image's size.
+        params: a `CRFParams` (a Python value: it shapes the graph).
+        valid_size: None (whole image), int [2] (height, width) or, for a batch,
+            int [B, 2].
+        from_probabilities: `logits` holds probabilities (softmax outputs) instead.
+
+    Returns:
+        float32 probabilities with the shape of `logits`.
+    """
+    image = tf.convert_to_tensor(image)
+    logits = tf.convert_to_tensor(logits)
+    if logits.dtype != tf.float32:
+        logits = tf.cast(logits, tf.float32)
+    if from_probabilities:
+        logits = tf.math.log(tf.maximum(logits, _PROBABILITY_FLOOR))
+    if image.shape.rank == 3:
+        size = tf.shape(image)[:2] if valid_size is None else tf.cast(valid_size, tf.int32)
+        return _dense_crf_padded(image, logits, params, size)
+    if valid_size is None:
+        sizes = tf.tile(tf.shape(image)[None, 1:3], [tf.shape(image)[0], 1])
+    else:
+        sizes = tf.cast(valid_size, tf.int32)
+
+    def one_image(elements):
+        return _dense_crf_padded(elements[0], elements[1], params, elements[2])
+
+    return tf.map_fn(
+        one_image,
+        (image, logits, sizes),
+        fn_output_signature=tf.TensorSpec(logits.shape[1:], tf.float32),
+    )
+
+
+def _dense_crf_padded(image, logits, params, valid_size):
+    """The CRF on image[:h, :w], the softmax elsewhere."""
+    tf.debugging.assert_equal(
+        tf.shape(image)[:2], tf.shape(logits)[:2], message="image and logits sizes differ"
+    )
+    height, width = tf.shape(logits)[0], tf.shape(logits)[1]
+    valid_height, valid_width = valid_size[0], valid_size[1]
+    refined = mean_field_inference(
+        image[:valid_height, :valid_width], logits[:valid_height, :valid_width], params
+    )
+
+    def paste_into_softmax():
+        padded = tf.pad(refined, [[0, height - valid_height], [0, width - valid_width], [0, 0]])
+        inside = tf.logical_and(
+            tf.range(height)[:, None] < valid_height, tf.range(width)[None, :] < valid_width
+        )
+        return tf.where(inside[:, :, None], padded, tf.nn.softmax(logits))
+
+    unpadded = tf.logical_and(tf.equal(valid_height, height), tf.equal(valid_width, width))
+    return tf.cond(unpadded, lambda: refined, paste_into_softmax)
+
+
+def mean_field_inference(image, logits, params):
+    """Mean-field inference on a whole image: uint8 [H, W, 3], float32 [H, W, C] → [H, W, C]."""
+    height, width = tf.shape(logits)[0], tf.shape(logits)[1]
+    num_classes = tf.shape(logits)[2]
+    neg_unary = tf.nn.log_softmax(tf.reshape(logits, [-1, num_classes]))
+    q = tf.nn.softmax(neg_unary)
+    if params.iterations:
+        filter_ = _PairwiseFilter(image, params)
+        # Potts: −Σ_j μ(l, l')k(i,j)Q_j(l') = w·(kQ)_i(l) up to a per-pixel constant.
+        # A while loop, not an unrolled one: one copy of the body in the graph.
+        _, q = tf.while_loop(
+            lambda step, q: step < params.iterations,
+            lambda step, q: (step + 1, tf.nn.softmax(tf.add_n([neg_unary, *filter_(q)]))),
+            (tf.constant(0), q),
+        )
+    return tf.reshape(q, [height, width, num_classes])
+
+
+class _PairwiseFilter:
+    """The messages w_k·(k·Q)/(k·1) of the bilateral and Gaussian kernels, built once per image.
+
+    Each kernel is a lattice turned into sparse splat, blur and slice matrices; its
+    normalisation and weight are folded into the slice matrix.
+    """
+
+    def __init__(self, image, params):
+        width = tf.shape(image)[1]
+        pixels = tf.range(tf.size(image) // 3)
+        # Feature order (x, y, r, g, b) as the reference: the lattice is not
+        # invariant to permuting features, and the backends should agree.
+        positions = tf.cast(tf.stack([pixels % width, pixels // width], axis=1), tf.float32)
+        colours = tf.cast(tf.reshape(image, [-1, 3]), tf.float32)
+        bilateral = tf.concat(
+            [
+                positions / np.float32(params.bilateral_xy_std),
+                colours / np.float32(params.bilateral_rgb_std),
+            ],
+            axis=1,
+        )
+        gaussian = positions / np.float32(params.gaussian_xy_std)
+        kernels = ((bilateral, params.bilateral_weight), (gaussian, params.gaussian_weight))
+        self.kernels = [self._kernel(features, w) for features, w in kernels if w != 0]
+
+    @staticmethod
+    def _kernel(features, weight):
+        lattice = permutohedral.build_lattice(features)
+        d = features.shape[-1]
+        indices = permutohedral.splat_indices(lattice)
+        splat = permutohedral.splat_matrix(lattice, indices, lattice.weights)
+        blurs = permutohedral.blur_matrices(lattice)
+        unnormalised = lattice.weights * permutohedral.slice_scale(d)
+        # Normalise after filtering: divide by the filtered constant 1, k·1.
+        total = permutohedral.filter_values(
+            splat,
+            blurs,
+            permutohedral.splat_matrix(lattice, indices, unnormalised),
+            tf.ones_like(features[:, :1]),
+        )
+        slice_ = permutohedral.splat_matrix(
+            lattice, indices, unnormalised * (np.float32(weight) / (total + _NORM_EPSILON))
+        )
+        return splat, blurs, slice_
+
+    def __call__(self, q):
+        """The message of each kernel, [N, C] each.
+
+        The kernels' filterings are independent ops, which TF's inter-op threads
+        run in parallel (each sparse matmul runs on one thread).
+        """
+        return [permutohedral.filter_values(*kernel, q) for kernel in self.kernels]
