@@ -1,0 +1,59 @@
+"""Deployment: SavedModel serving signatures, TFLite conversion, LiteRT parity checks and timing."""
+
+from deeplab_tf.export.inference import at_fixed_size, check_input_size
+from deeplab_tf.export.litert import LiteRTModel, measure_latency
+from deeplab_tf.export.parity import (
+    PARITY_LIMITS,
+    Example,
+    ParityLimits,
+    check_parity,
+    dataset_examples,
+    fit_to_size,
+    random_examples,
+    saved_model_reference,
+)
+from deeplab_tf.export.saved_model import (
+    INFO_FILE,
+    SIGNATURE_KEY,
+    export_saved_model,
+    load_serving_signature,
+    read_export_info,
+    serving_function,
+)
+from deeplab_tf.export.tflite import (
+    QUANTIZATIONS,
+    convert,
+    convert_dynamic_range,
+    convert_float16,
+    convert_float32,
+    convert_int8,
+    graph_summary,
+)
+
+__all__ = [
+    "INFO_FILE",
+    "PARITY_LIMITS",
+    "QUANTIZATIONS",
+    "SIGNATURE_KEY",
+    "Example",
+    "LiteRTModel",
+    "ParityLimits",
+    "at_fixed_size",
+    "check_input_size",
+    "check_parity",
+    "convert",
+    "convert_dynamic_range",
+    "convert_float16",
+    "convert_float32",
+    "convert_int8",
+    "dataset_examples",
+    "export_saved_model",
+    "fit_to_size",
+    "graph_summary",
+    "load_serving_signature",
+    "measure_latency",
+    "random_examples",
+    "read_export_info",
+    "saved_model_reference",
+    "serving_function",
+]

@@ -1,0 +1,98 @@
+"""tools.export and tools.convert_tflite: outputs, parity exit status, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(tool, *flags):
+    return subprocess.run(
+        [sys.executable, "-m", f"tools.{tool}", *flags], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
+
+
+def _one_line_error(result, tool, starts):
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{tool}: error: {starts}"), last
+
+
+def test_export_with_inference_options(tmp_path, v3_model_dir):
+    export_dir = str(tmp_path / "export")
+    flags = [f"--model_dir={v3_model_dir}", f"--export_dir={export_dir}", "--output_stride=8",
+             "--eval_scales=1,0.5", "--flip", "--fixed_input_size=64"]
+    result = _run("export", *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith(f"to {export_dir}")
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".export-")]
+    with open(os.path.join(export_dir, "assets.extra", "deeplab_export.json")) as file:
+        info = json.load(file)
+    assert info["output_stride"] == 8 and info["model"]["atrous_rates"] == [12, 24, 36]
+    assert info["eval_scales"] == [1.0, 0.5] and info["flip"] is True and info["input_size"] == [64, 64]
+    assert info["dataset"]["name"] == "synthetic" and info["checkpoint"].endswith("ckpt-1")
+
+    signature = tf.saved_model.load(export_dir).signatures["serving_default"]
+    outputs = signature(images=tf.zeros([1, 50, 70, 3], tf.uint8))
+    assert outputs["labels"].dtype == tf.int32 and outputs["labels"].shape == (1, 50, 70)
+    assert outputs["probabilities"].shape == (1, 50, 70, 6)
+    np.testing.assert_allclose(tf.reduce_sum(outputs["probabilities"], -1), 1.0, atol=1e-5)
+
+    # An existing SavedModel is replaced only when asked.
+    _one_line_error(_run("export", *flags), "export", "--export_dir:")
+
+
+def test_export_bad_input_is_one_line(tmp_path, v3_model_dir):
+    _one_line_error(_run("export", f"--model_dir={tmp_path}", f"--export_dir={tmp_path}/e"), "export", "model_dir:")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("mine")
+    _one_line_error(_run("export", f"--model_dir={v3_model_dir}", f"--export_dir={tmp_path}/notes"),
+                    "export", "--export_dir:")
+    assert (tmp_path / "notes" / "a.txt").read_text() == "mine"
+
+
+def test_convert_checks_parity_on_the_recorded_dataset(tmp_path, tiny_saved_model):
+    output = str(tmp_path / "tiny_fp16.tflite")
+    result = _run("convert_tflite", f"--saved_model_dir={tiny_saved_model}", f"--output={output}",
+                  "--quantization=float16", "--input_size=64")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(str(tmp_path / "tiny_fp16.parity.json")) as file:
+        report = json.load(file)
+    assert report["passed"] and report["quantization"] == "float16" and report["input_size"] == [64, 64]
+    assert report["images"] == "synthetic:val" and report["num_images"] == 4
+    assert report["pixel_agreement"] >= 0.995 and report["miou_tflite"] is not None
+    assert report["file_size_bytes"] == os.path.getsize(output)
+    assert "SPACE_TO_BATCH_ND" not in report["graph"]["operators"]
+
+
+def test_convert_exits_1_when_parity_fails(tmp_path, tiny_saved_model):
+    output = str(tmp_path / "tiny_int8.tflite")
+    report = str(tmp_path / "report.json")
+    result = _run("convert_tflite", f"--saved_model_dir={tiny_saved_model}", f"--output={output}",
+                  "--quantization=int8", "--input_size=64", "--num_calibration_images=4",
+                  f"--parity_report={report}", "--min_agreement=1.0")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("convert_tflite: error: parity check failed: argmax agreement"), last
+    assert os.path.isfile(output)
+    with open(report) as file:
+        parity = json.load(file)
+    assert parity["passed"] is False and parity["calibration"] == "synthetic:train, 4 images"
+    assert parity["graph"]["conv_2d_weight_types"] == ["int8"]
+
+
+def test_convert_bad_input_is_one_line(tmp_path, bare_saved_model):
+    out = f"--output={tmp_path}/m.tflite"
+    _one_line_error(_run("convert_tflite", f"--saved_model_dir={tmp_path}", out), "convert_tflite",
+                    "saved_model_dir:")
+    # This export records no dataset, and int8 needs one to calibrate on.
+    _one_line_error(_run("convert_tflite", f"--saved_model_dir={bare_saved_model}", out, "--quantization=int8"),
+                    "convert_tflite", "--dataset: int8")
+    assert not os.path.exists(f"{tmp_path}/m.tflite")

@@ -1,0 +1,196 @@
+"""Converts an exported SavedModel to TFLite and checks it against the SavedModel with LiteRT.
+
+    python -m tools.convert_tflite --saved_model_dir=runs/demo/v3/export \
+        --output=runs/demo/v3/model_int8.tflite --quantization=int8 --input_size=129 \
+        --dataset=synthetic --dataset_dir=data/synthetic
+
+The .tflite model takes uint8 RGB [1, H, W, 3] at `--input_size` and returns
+"labels" (int32) and "probabilities" (float32), signature `serving_default`.
+int8 calibrates on `--num_calibration_images` of `--calibration_split`.
+`--dataset`/`--dataset_dir` default to the dataset the exported model was
+trained on, as its model directory recorded it. The
+parity check runs the .tflite model (LiteRT) and the SavedModel on the same
+images of `--parity_split` (random images without a dataset) and writes the
+parity report (argmax agreement, mIoU of both and the drop) beside the .tflite
+file. Exit status: 0 converted and within the limits; 1 converted but outside
+them (the file and report are kept, for inspection); 2 bad input.
+"""
+
+import datetime
+import json
+import os
+import sys
+
+from absl import flags
+
+from tools import cli, data_flags
+
+from deeplab_tf.export.tflite import QUANTIZATIONS
+
+flags.DEFINE_string("saved_model_dir", None, "A SavedModel written by tools.export.")
+flags.DEFINE_string("output", None, "The .tflite file to write.")
+flags.DEFINE_enum("quantization", "none", list(QUANTIZATIONS), "none (float32), float16, dynamic_range "
+                  "(int8 weights) or int8 (full integer, calibrated on --dataset).")
+flags.DEFINE_list("input_size", None, "Fixed input height[,width] of the .tflite model (default: the "
+                  "SavedModel's fixed size, or 513).")
+flags.DEFINE_string("calibration_split", "train", "Split whose images calibrate int8.")
+flags.DEFINE_integer("num_calibration_images", 100, "Images used to calibrate int8.")
+flags.DEFINE_string("parity_split", "val", "Held-out split the parity check runs on.")
+flags.DEFINE_integer("num_parity_images", 50, "Images the parity check runs on.")
+flags.DEFINE_string("parity_report", None, "Where the parity JSON goes (default: --output with "
+                    ".parity.json in place of .tflite).")
+flags.DEFINE_float("min_agreement", None, "Least argmax agreement with the SavedModel, as a fraction "
+                   "(default: none 0.999, float16 0.995, dynamic_range and int8 0.97).")
+flags.DEFINE_float("max_miou_drop", None, "Most mIoU points lost against the SavedModel (default 1.0).")
+flags.DEFINE_integer("num_threads", 2, "LiteRT CPU threads for the parity check.")
+flags.mark_flags_as_required(["saved_model_dir", "output"])
+FLAGS = flags.FLAGS
+
+DEFAULT_INPUT_SIZE = (513, 513)
+
+
+def _input_size(info):
+    exported = tuple(info["input_size"]) if info.get("input_size") else None
+    values = FLAGS.input_size
+    if not values:
+        return exported or DEFAULT_INPUT_SIZE
+    try:
+        sizes = tuple(int(v) for v in values)
+    except ValueError:
+        raise cli.UsageError(f"--input_size: expected 1 or 2 integers, got {','.join(values)}") from None
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise cli.UsageError(f"--input_size: expected 1 or 2 positive integers, got {','.join(values)}")
+    size = (sizes[0], sizes[-1])
+    if exported and size != exported:
+        raise cli.UsageError(
+            f"--input_size: the SavedModel runs at a fixed {exported[0]}x{exported[1]}; convert at that "
+            "size, or export again with another --fixed_input_size (or none)"
+        )
+    return size
+
+
+def _dataset(info):
+    recorded = info.get("dataset") or {}
+    name = FLAGS.dataset or recorded.get("name")
+    directory = FLAGS.dataset_dir or (
+        None if FLAGS.dataset and FLAGS.dataset != recorded.get("name") else recorded.get("dataset_dir")
+    )
+    if name and not directory:
+        raise cli.UsageError(f"--dataset_dir: required with --dataset={name}")
+    if FLAGS.quantization == "int8" and not name:
+        raise cli.UsageError("--dataset: int8 calibrates on representative images: give --dataset and --dataset_dir")
+    return name, directory
+
+
+def _report_path(output):
+    if FLAGS.parity_report:
+        return FLAGS.parity_report
+    stem = output[: -len(".tflite")] if output.endswith(".tflite") else output
+    return stem + ".parity.json"
+
+
+def _write(path, data, mode="wb"):
+    temporary = path + ".tmp"
+    with open(temporary, mode) as file:
+        file.write(data)
+    os.replace(temporary, path)
+
+
+def _check_counts():
+    for name in ("num_calibration_images", "num_parity_images", "num_threads"):
+        if FLAGS[name].value < 1:
+            raise cli.UsageError(f"--{name}: must be positive, got {FLAGS[name].value}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    _check_counts()
+    import tensorflow as tf
+
+    from deeplab_tf import export
+
+    tf.get_logger().setLevel("WARNING")  # the converter's temporary-SavedModel INFO lines
+
+    info = export.read_export_info(FLAGS.saved_model_dir)
+    size = _input_size(info)
+    name, directory = _dataset(info)
+    signature, _loaded = export.load_serving_signature(FLAGS.saved_model_dir)
+    num_classes = int(signature.structured_outputs["probabilities"].shape[-1])
+    if name:
+        from deeplab_tf.data import dataset_info
+
+        dataset = dataset_info(name, directory, num_classes if name == "tfrecord" else None)
+        if dataset.num_classes != num_classes:
+            raise cli.UsageError(
+                f"--dataset: the model predicts {num_classes} classes but dataset {name!r} at {directory} "
+                f"has {dataset.num_classes}"
+            )
+    output = FLAGS.output
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+
+    representative = None
+    if FLAGS.quantization == "int8":
+        examples, _ = export.dataset_examples(
+            name, directory, FLAGS.calibration_split, size, FLAGS.num_calibration_images, num_classes
+        )
+        representative = [example.image for example in examples]
+    model_bytes = export.convert(FLAGS.saved_model_dir, FLAGS.quantization, size, representative)
+    _write(output, model_bytes)
+
+    if name:
+        examples, dataset = export.dataset_examples(
+            name, directory, FLAGS.parity_split, size, FLAGS.num_parity_images, num_classes
+        )
+        images, ignore_label = f"{name}:{FLAGS.parity_split}", dataset.ignore_label
+    else:
+        examples = export.random_examples(size, FLAGS.num_parity_images)
+        images, ignore_label = "random (no --dataset)", 255
+    defaults = export.PARITY_LIMITS[FLAGS.quantization]
+    limits = export.ParityLimits(
+        min_agreement=defaults.min_agreement if FLAGS.min_agreement is None else FLAGS.min_agreement,
+        max_miou_drop=defaults.max_miou_drop if FLAGS.max_miou_drop is None else FLAGS.max_miou_drop,
+    )
+    parity = export.check_parity(
+        export.saved_model_reference(signature),
+        export.LiteRTModel(output, num_threads=FLAGS.num_threads),
+        examples,
+        num_classes=num_classes,
+        limits=limits,
+        ignore_label=ignore_label,
+    )
+    report = {
+        "tflite": os.path.abspath(output),
+        "file_size_bytes": len(model_bytes),
+        "quantization": FLAGS.quantization,
+        "input_size": list(size),
+        "saved_model_dir": os.path.abspath(FLAGS.saved_model_dir),
+        "reference": "the SavedModel's serving_default on the same uint8 inputs",
+        "runtime": "ai-edge-litert Interpreter (XNNPACK), %d threads" % FLAGS.num_threads,
+        "images": images,
+        "calibration": (
+            f"{name}:{FLAGS.calibration_split}, {len(representative)} images" if representative else None
+        ),
+        "graph": export.graph_summary(model_bytes),
+        **parity,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    report_path = _report_path(output)
+    _write(report_path, json.dumps(report, indent=2) + "\n", mode="w")
+
+    miou = ""
+    if parity["miou_drop_points"] is not None:
+        miou = f", mIoU {100 * parity['miou_tflite']:.2f} vs {100 * parity['miou_reference']:.2f}"
+    summary = (
+        f"{FLAGS.quantization}: {len(model_bytes) / 2**20:.1f} MiB, argmax agreement "
+        f"{100 * parity['pixel_agreement']:.3f}%{miou} on {parity['num_images']} images"
+    )
+    if not parity["passed"]:
+        print(f"convert_tflite: error: parity check failed: {'; '.join(parity['failures'])} "
+              f"(report: {report_path})", file=sys.stderr)
+        sys.exit(1)
+    print(f"wrote {output} ({summary}); report: {report_path}")
+
+
+if __name__ == "__main__":
+    cli.run(main, flag_for_field={**data_flags.FLAG_FOR_FIELD, "input_size": "input_size"})

@@ -1,0 +1,102 @@
+"""Exports a trained model as a SavedModel whose `serving_default` takes raw uint8 images.
+
+    python -m tools.export --model_dir=runs/demo/v3 --export_dir=runs/demo/v3/export
+    python -m tools.export --model_dir=runs/voc_v3 --export_dir=exports/voc_v3_os8_msflip \
+        --output_stride=8 --eval_scales=0.5,0.75,1,1.25,1.5,1.75 --flip --fixed_input_size=513
+
+Signature `serving_default`: "images" uint8 [B, H, W, 3] (any batch, any size)
+→ "labels" int32 [B, H, W] and "probabilities" float32 [B, H, W, C], at the
+input size. A v2 model exports without the dense CRF (`tools.predict --crf`
+applies it to the probabilities).
+"""
+
+import os
+import shutil
+import tempfile
+
+from absl import flags, logging
+
+from tools import cli, inference_flags
+
+flags.DEFINE_string("model_dir", None, "A training run's directory (or a .keras file) to export.")
+flags.DEFINE_string("export_dir", None, "The SavedModel directory to write.")
+flags.DEFINE_integer("output_stride", None, "Output stride of the exported network, e.g. 8 for a "
+                     "model trained at 16 (same weights, ASPP rates follow); default: as trained.")
+flags.DEFINE_list("fixed_input_size", None, "Run the network at this height[,width] whatever the "
+                  "image size: smaller images are padded with the mean pixel, larger ones shrunk "
+                  "to fit, and the outputs cropped and resized back (official DeepLab exporter); "
+                  "default: each image at its own size.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing SavedModel in --export_dir.")
+flags.mark_flags_as_required(["model_dir", "export_dir"])
+FLAGS = flags.FLAGS
+
+
+def _check_export_dir(export_dir):
+    if os.path.isfile(export_dir):
+        raise cli.UsageError(f"--export_dir: {export_dir} is a file")
+    if os.path.isdir(export_dir) and os.listdir(export_dir):
+        import tensorflow as tf
+
+        if not tf.saved_model.contains_saved_model(export_dir):
+            raise cli.UsageError(f"--export_dir: {export_dir} exists and is not a SavedModel; not touching it")
+        if not FLAGS.overwrite:
+            raise cli.UsageError(f"--export_dir: {export_dir} already holds a SavedModel (--overwrite replaces it)")
+
+
+def _export_facts(model_dir):
+    from deeplab_tf import model_dir as model_dir_lib
+
+    if model_dir.endswith(".keras"):
+        return {"source": os.path.abspath(model_dir)}
+    record = model_dir_lib.read_model_dir_json(model_dir)
+    return {
+        "source": os.path.abspath(model_dir),
+        "checkpoint": model_dir_lib.latest_checkpoint(model_dir),
+        "dataset": record.get("dataset"),
+    }
+
+
+def main(argv):
+    if len(argv) > 1:
+        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    settings = inference_flags.inference_settings_from_flags()
+    fixed_size = inference_flags.int_sizes("fixed_input_size")
+    export_dir = FLAGS.export_dir.rstrip("/") or "/"
+    _check_export_dir(export_dir)
+    if FLAGS.crf:
+        logging.info("--crf: the dense CRF is not part of the graph; tools.predict --crf applies it afterwards")
+
+    import tensorflow as tf
+
+    from deeplab_tf import model_dir as model_dir_lib
+    from deeplab_tf.export import export_saved_model
+
+    tf.get_logger().setLevel("WARNING")  # the SavedModel writer's INFO lines
+    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=FLAGS.output_stride)
+    facts = _export_facts(FLAGS.model_dir)
+    facts["output_stride"] = model.model_config.output_stride
+
+    # Written beside the target and moved into place, so a failed export leaves no half SavedModel.
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private
+    try:
+        written = export_saved_model(model, staging, input_size=fixed_size, settings=settings, info=facts)
+        if os.path.isdir(export_dir):
+            shutil.rmtree(export_dir)
+        os.replace(staging, export_dir)
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging)
+    size = "any size" if fixed_size is None else "{}x{}".format(*fixed_size)
+    print(
+        f"exported {model.name} (output stride {facts['output_stride']}, {written['num_classes']} classes, "
+        f"scales {list(settings.scales)}, flip {settings.flip}, {size}) to {export_dir}"
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main, flag_for_field={"input_size": "fixed_input_size"})
