@@ -14,8 +14,9 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# `make demo IMAGES='photos/*.jpg'` also segments your own images.
 demo: $(STAMP)
-	$(PY) -m tools.model_info --flagfile=flags/synthetic_v3.flags --input_size=513
+	$(PY) -m tools.demo --output_dir=runs/demo $(if $(IMAGES),--images='$(IMAGES)')
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests

@@ -1,0 +1,577 @@
+"""The DeepLab training loop: `tf.distribute`, resumable checkpoints, NaN stop, TensorBoard.
+
+One training step, on each replica (`strategy.run`), with no host round trip:
+count the labelled pixels of the global batch (an all-reduce), run the network
+and the loss and take the gradients (XLA-compiled where asked), scale the
+classifier's gradients by the last-layer multiplier, and apply SGD with
+momentum (Keras all-reduces the gradients). `steps_per_loop` such steps run in
+one `tf.function` call; the host then reads the losses, a confusion matrix and
+whether any loss was NaN or infinite.
+"""
+
+import dataclasses
+import math
+import os
+import random
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from deeplab_tf import data as data_lib
+from deeplab_tf import model_dir as model_dir_lib
+from deeplab_tf.backbones import load_imagenet_weights
+from deeplab_tf.errors import ConfigError, DataError, InputError
+from deeplab_tf.evaluation.metrics import compute_metrics
+from deeplab_tf.models import MultiScaleDeepLab, build_model, multi_scale_outputs
+from deeplab_tf.training import checkpoints, losses, strategy as strategy_lib
+from deeplab_tf.training.callbacks import Callbacks, Progress, TrainResult
+from deeplab_tf.training.schedules import PolyLearningRate
+from deeplab_tf.training.summaries import Summaries, batch_confusion_matrix
+
+MODEL_FILE = "model.keras"
+NUM_OVERLAY_IMAGES = 3
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss (or a gradient) became NaN or infinite; nothing after the last good checkpoint was saved.
+
+    Attributes:
+        step: the first step (1-based, as progress counts) whose loss or gradient was not finite.
+        checkpoint: the last good checkpoint's path, or None.
+    """
+
+    def __init__(self, step, checkpoint):
+        where = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written"
+        super().__init__(f"the loss became NaN or infinite at step {step}; stopped ({where})")
+        self.step = step
+        self.checkpoint = checkpoint
+
+
+def train(model_dir, model_config, train_config, *, strategy=None, callbacks=None):
+    """Trains (or resumes training) a DeepLab network; see `Trainer`. Returns a `TrainResult`."""
+    return Trainer(model_dir, model_config, train_config, strategy=strategy, callbacks=callbacks).run()
+
+
+class Trainer:
+    """Trains `model_config` under `train_config` into `model_dir`, resuming if it holds a checkpoint.
+
+    The model directory follows `deeplab_tf.model_dir`: `model_config.json`
+    (with `dataset` and `train` sections), `checkpoints/` (the network under
+    the key `model`, plus `optimizer` and `step`), `train/` TensorBoard events,
+    and `model.keras` at the end.
+
+    Args:
+        model_dir: where the run lives.
+        model_config: the `ModelConfig`; its `num_classes` must be the dataset's.
+        train_config: a `TrainConfig`.
+        strategy: a `tf.distribute.Strategy` (default: the current one);
+            create it with `strategy.make_strategy` before any TensorFlow op.
+        callbacks: a `Callbacks` receiving progress (default: silent).
+
+    Raises (from `run`):
+        ConfigError, DataError, InputError: bad settings or data, before training.
+        NonFiniteLossError: the loss diverged.
+    """
+
+    def __init__(self, model_dir, model_config, train_config, *, strategy=None, callbacks=None):
+        self.model_dir = model_dir
+        self.model_config = model_config
+        self.config = train_config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.callbacks = callbacks or Callbacks()
+        self.num_replicas = self.strategy.num_replicas_in_sync
+        self.chief = strategy_lib.is_chief(self.strategy)
+        self.is_tpu = isinstance(self.strategy, tf.distribute.TPUStrategy)
+
+    # === Set-up ===
+
+    def _check_settings(self):
+        config = self.config
+        config.check_replicas(self.num_replicas)
+        if config.mixed_precision == "mixed_float16" and self.is_tpu:
+            raise ConfigError("mixed_precision", "TPUs compute in bfloat16; use mixed_bfloat16")
+        if config.mixed_precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+            self.callbacks.on_message("mixed_float16 without a GPU is slow; mixed_bfloat16 suits CPUs with AMX")
+        self.info = data_lib.dataset_info(config.dataset, config.dataset_dir, self.model_config.num_classes)
+        if config.init_checkpoint:
+            checkpoints.resolve_checkpoint(config.init_checkpoint)  # fail now, not after building
+        if config.backbone_weights and not os.path.isfile(config.backbone_weights):
+            raise ConfigError("backbone_weights", f"no such file: {config.backbone_weights}")
+
+    def _check_model_dir(self):
+        """A model directory holding another network's checkpoints must not be resumed into."""
+        if not os.path.isfile(os.path.join(self.model_dir, model_dir_lib.CONFIG_FILE)):
+            return
+        if model_dir_lib.latest_checkpoint(self.model_dir) is None:
+            return
+        saved = model_dir_lib.read_model_dir_json(self.model_dir).get("model", {})
+        ours = self.model_config.to_dict()
+        differing = [k for k in sorted(set(saved) | set(ours)) if saved.get(k) != ours.get(k)]
+        if differing:
+            changes = "; ".join(f"{k}: {saved.get(k)!r} there, {ours.get(k)!r} here" for k in differing[:3])
+            raise ConfigError(
+                "model_dir",
+                f"{self.model_dir} holds a run of a different network ({changes}); "
+                "use a new --model_dir, or --init_checkpoint to start from it",
+            )
+
+    def _validate_dataset(self):
+        """Checks every example before training; returns the number of examples (None if unchecked)."""
+        config = self.config
+        if config.skip_bad_examples or not config.validate_dataset:
+            return None  # read_split validates (and skips) itself with skip_bad_examples
+        if model_dir_lib.latest_checkpoint(self.model_dir) is not None:
+            return None  # checked when the run started
+        report = data_lib.validate_split(
+            config.dataset, config.dataset_dir, config.train_split, num_classes=self.model_config.num_classes
+        )
+        if not report.ok:
+            shown = "; ".join(str(p) for p in report.problems[:3])
+            more = f" (and {len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
+            raise DataError(
+                f"{config.dataset_dir}: split {config.train_split!r} has {len(report.bad_examples)} unusable "
+                f"example(s): {shown}{more}; fix them or pass --skip_bad_examples"
+            )
+        self.callbacks.on_message(
+            f"validated {config.dataset} split {config.train_split!r}: {report.num_examples} examples"
+        )
+        return report.num_examples
+
+    def _build(self, seed):
+        """Model, optimiser and step counter, created under the strategy."""
+        config = self.config
+        keras.utils.set_random_seed(seed)
+        with self.strategy.scope():
+            model = build_model(self.model_config)
+            layers = _unique_layers(model)
+            for layer in layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    if not config.fine_tune_batch_norm:
+                        layer.trainable = False  # Keras 3 then runs it in inference mode.
+                    elif config.sync_batch_norm:
+                        layer.synchronized = True
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            self.schedule = PolyLearningRate(
+                config.base_learning_rate, config.train_steps, config.learning_power, config.warmup_steps
+            )
+            # The rate follows the saved global step, so a resumed run continues the schedule.
+            learning_rate = lambda: self.schedule(self.step)  # noqa: E731
+            if config.optimizer == "adam":
+                optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=config.momentum)
+            else:
+                optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum)
+            if config.mixed_precision == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            self.trainable_variables = list(model.trainable_variables)
+            optimizer.build(self.trainable_variables)
+        self.model, self.optimizer = model, optimizer
+        self.kernels = [
+            layer.kernel for layer in layers
+            if isinstance(layer, keras.layers.Conv2D) and layer.kernel.trainable
+        ]
+        last = {id(v) for v in _classifier_layer(model).trainable_variables}
+        self.gradient_multipliers = [
+            config.last_layer_lr_multiplier if id(v) in last else 1.0 for v in self.trainable_variables
+        ]
+        self.moving_averages = [
+            v for layer in layers if isinstance(layer, keras.layers.BatchNormalization)
+            for v in (layer.moving_mean, layer.moving_variance)
+        ]
+        self._make_loss_view()
+
+    def _make_loss_view(self):
+        """The logits the loss is taken on: at the label size (v3) or at the network's stride (v2)."""
+        model = self.model
+        if self.config.upsample_logits:
+            view = multi_scale_outputs(model)
+            self.forward = lambda images: tf.nest.flatten(view(images, training=True))
+            return
+        network = model.network if isinstance(model, MultiScaleDeepLab) else model
+        low = keras.Model(network.input, network.get_layer("upsample_logits").input[0], name="logits_at_stride")
+        scales = self.model_config.msc_scales
+        if not scales:
+            self.forward = lambda images: [low(images, training=True)]
+            return
+
+        def forward(images):
+            size = tf.cast(tf.shape(images)[1:3], tf.float32)
+            per_scale = []
+            for scale in scales:
+                scaled = images
+                if scale != 1.0:  # as MultiScaleDeepLab's ScaleImage: ceil(size × scale), bilinear
+                    scaled = tf.image.resize(images, tf.cast(tf.math.ceil(size * scale), tf.int32))
+                per_scale.append(tf.cast(low(scaled, training=True), tf.float32))
+            target = tf.shape(per_scale[0])[1:3]
+            fused = tf.reduce_max(tf.stack([tf.image.resize(l, target) for l in per_scale]), axis=0)
+            return [fused, *per_scale]
+
+        self.forward = forward
+        self._low_network = low
+
+    def _label_sizes(self, height, width):
+        """Static (h, w) of each loss output for a crop, None where it is the crop size."""
+        outputs = len(self.model_config.msc_scales) + 1 if self.model_config.msc_scales else 1
+        if self.config.upsample_logits:
+            return [None] * outputs
+        if not self.model_config.msc_scales:
+            low = keras.Model(self.model.input, self.model.get_layer("upsample_logits").input[0])
+            return [tuple(low.compute_output_shape((None, height, width, 3))[1:3])]
+        sizes = []
+        for scale in self.model_config.msc_scales:
+            h, w = math.ceil(height * scale), math.ceil(width * scale)
+            sizes.append(tuple(self._low_network.compute_output_shape((None, h, w, 3))[1:3]))
+        return [sizes[0], *sizes]
+
+    def _initialise(self):
+        config = self.config
+        if config.backbone_weights:
+            try:
+                copied = load_imagenet_weights(self.model, config.backbone_weights)
+            except InputError as error:  # its message starts "backbone_weights: "
+                raise ConfigError("backbone_weights", str(error).split(": ", 1)[-1]) from None
+            self.callbacks.on_message(
+                f"initialised {len(copied)} backbone layers from {config.backbone_weights}"
+            )
+        elif config.init_checkpoint:
+            prefix = checkpoints.restore_init_checkpoint(self.model, config.init_checkpoint, config.init_scope)
+            self.callbacks.on_message(f"initialised {config.init_scope} from {prefix}")
+        else:
+            self.callbacks.on_message("initialised from scratch (no --backbone_weights or --init_checkpoint)")
+
+    def _dataset(self, seed):
+        config = self.config
+        num_classes = self.model_config.num_classes
+
+        def dataset_fn(context):
+            pipelines, index = context.num_input_pipelines, context.input_pipeline_id
+            examples = data_lib.read_split(
+                config.dataset, config.dataset_dir, config.train_split, num_classes=num_classes,
+                skip_bad_examples=config.skip_bad_examples, shuffle_files=True, seed=seed + index,
+            )
+            if pipelines > 1:
+                examples = examples.shard(pipelines, index)
+            return data_lib.train_pipeline(
+                examples,
+                crop_size=config.crop_size,
+                batch_size=context.get_per_replica_batch_size(config.batch_size),
+                min_scale=config.min_scale,
+                max_scale=config.max_scale,
+                scale_step=config.scale_step,
+                flip=config.flip,
+                seed=seed + index,
+                ignore_label=self.info.ignore_label,
+                shuffle_buffer=config.shuffle_buffer,
+            )
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def _overlay_examples(self):
+        """A few whole training images for the TensorBoard overlays (not on TPU)."""
+        config = self.config
+        if not config.image_summary_steps or not self.chief or self.is_tpu:
+            return []
+        examples = data_lib.read_split(
+            config.dataset, config.dataset_dir, config.train_split, num_classes=self.model_config.num_classes,
+        )
+        return list(data_lib.eval_pipeline(examples.take(NUM_OVERLAY_IMAGES)).as_numpy_iterator())
+
+    # === The step ===
+
+    def _make_functions(self):
+        config = self.config
+        strategy = self.strategy
+        num_classes = self.model_config.num_classes
+        ignore = self.info.ignore_label
+        replicas = self.num_replicas
+        sizes = self._label_sizes(*config.crop_size)
+        check_gradients = config.mixed_precision != "mixed_float16"  # loss scaling skips those steps itself
+
+        def gradients(images, labels_list, counts):
+            with tf.GradientTape() as tape:
+                outputs = self.forward(images)
+                cross_entropy = losses.segmentation_loss(outputs, labels_list, counts, ignore)
+                decay = losses.weight_decay_loss(self.kernels, config.weight_decay) / replicas
+                loss = cross_entropy + decay
+                scaled_loss = self.optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled_loss, self.trainable_variables)
+            finite = tf.math.is_finite(loss)
+            if check_gradients:
+                finite = tf.logical_and(finite, tf.math.is_finite(tf.linalg.global_norm(grads)))
+            predictions = tf.argmax(outputs[0], axis=-1, output_type=tf.int32)
+            confusion = batch_confusion_matrix(labels_list[0], predictions, num_classes, ignore)
+            return loss, cross_entropy, grads, confusion, finite
+
+        jit = self.jit_compile
+        if jit:
+            gradients = tf.function(gradients, jit_compile=True)
+
+        def replica_step(images, labels):
+            labels_list = [labels if s is None else losses.downsample_labels(labels, s) for s in sizes]
+            counts = tf.stack([losses.valid_pixel_count(l, ignore) for l in labels_list])
+            if replicas > 1:
+                counts = tf.distribute.get_replica_context().all_reduce("sum", counts)
+            loss, cross_entropy, grads, confusion, finite = gradients(images, labels_list, counts)
+            grads = [g * m if m != 1.0 else g for g, m in zip(grads, self.gradient_multipliers)]
+            self.optimizer.apply(grads, self.trainable_variables)
+            return loss, cross_entropy, confusion, tf.cast(tf.logical_not(finite), tf.int32)
+
+        def reduce(value):
+            return strategy.reduce("sum", value, axis=None)
+
+        @tf.function
+        def train_loop(iterator, num_steps):
+            loss_sum = tf.constant(0.0)
+            cross_entropy_sum = tf.constant(0.0)
+            confusion = tf.zeros([num_classes, num_classes], tf.int32)
+            bad_step = tf.constant(-1, tf.int64)
+            done = tf.constant(0, tf.int64)
+            for _ in tf.range(num_steps):
+                images, labels = next(iterator)
+                loss, cross_entropy, step_confusion, bad = strategy.run(replica_step, args=(images, labels))
+                self.step.assign_add(1)
+                done += 1
+                loss = reduce(loss)
+                loss_sum += loss
+                cross_entropy_sum += reduce(cross_entropy)
+                confusion += reduce(step_confusion)
+                if reduce(bad) > 0:
+                    bad_step = self.step.read_value()
+                    break
+            return {
+                "loss": loss_sum / tf.cast(tf.maximum(done, 1), tf.float32),
+                "cross_entropy": cross_entropy_sum / tf.cast(tf.maximum(done, 1), tf.float32),
+                "confusion": confusion,
+                "bad_step": bad_step,
+            }
+
+        @tf.function
+        def average_moving_statistics():
+            # Keras keeps BN moving averages per replica; checkpoints get their mean.
+            def average():
+                context = tf.distribute.get_replica_context()
+                values = [tf.identity(v.value) for v in self.moving_averages]
+                for variable, value in zip(self.moving_averages, context.all_reduce("mean", values)):
+                    variable.assign(value)
+
+            strategy.run(average)
+
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+        def predict(image):
+            return tf.argmax(self.model(image, training=False), axis=-1, output_type=tf.int32)
+
+        @tf.function
+        def barrier():
+            # Workers wait here for the chief to finish writing, so none exits while others still need it.
+            strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.constant(1.0)))
+
+        self.train_loop = train_loop
+        self.barrier = barrier
+        self.average_moving_statistics = average_moving_statistics
+        self.predict = predict
+
+    # === The loop ===
+
+    def run(self):
+        config = self.config
+        self._check_settings()
+        self._check_model_dir()
+        num_examples = self._validate_dataset()
+        seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
+        self.config = config = dataclasses.replace(config, seed=seed)
+        self.jit_compile = self._resolve_jit()
+
+        previous_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(config.mixed_precision or "float32")
+        try:
+            self._build(seed)
+            keeper = checkpoints.CheckpointKeeper(
+                self.model_dir, keep=config.keep_checkpoints, chief=self.chief,
+                worker_id=strategy_lib.task_id(self.strategy),
+                model=self.model, optimizer=self.optimizer, step=self.step,
+            )
+            resumed = keeper.restore_latest()
+            start_step = int(self.step.numpy())
+            if resumed:
+                self.callbacks.on_resume(start_step, resumed)
+            else:
+                self._initialise()
+            if self.chief:
+                model_dir_lib.save_model_config(
+                    self.model_dir, self.model_config, dataset=self._dataset_facts(), train=config.to_dict()
+                )
+            # A resumed run draws a fresh (still seeded) data stream rather than replaying the old one.
+            data_seed = seed if start_step == 0 else (seed * 1_000_003 + start_step) % (2**31)
+            iterator = iter(self._dataset(data_seed))
+            overlay_examples = self._overlay_examples()
+            self._make_functions()
+            summaries = Summaries(self.model_dir, enabled=self.chief)
+            self.callbacks.on_start({
+                "strategy": strategy_lib.describe(self.strategy),
+                "num_replicas": self.num_replicas,
+                "global_batch": config.batch_size,
+                "per_replica_batch": config.batch_size // self.num_replicas,
+                "num_examples": num_examples,
+                "params": int(self.model.count_params()),
+                "mixed_precision": config.mixed_precision or "float32",
+                "jit_compile": self.jit_compile,
+                "seed": seed,
+                "start_step": start_step,
+                "train_steps": config.train_steps,
+            })
+            result = self._loop(iterator, keeper, summaries, overlay_examples, start_step)
+            summaries.flush()
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        result.model_path = self._save_keras_model(result.checkpoint) if self.chief else None
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            self.barrier()
+        self.callbacks.on_end(result)
+        return result
+
+    def _loop(self, iterator, keeper, summaries, overlay_examples, start_step):
+        config = self.config
+        step = start_step
+        last_saved = start_step if keeper.latest else None
+        window_loss, window_confusion, window_steps = 0.0, None, 0
+        timed_steps, timed_seconds, loss, train_miou = 0, 0.0, None, None
+        started = time.perf_counter()
+        first_group = True
+        while step < config.train_steps:
+            count = _steps_to_next_event(step, config)
+            group_start = time.perf_counter()
+            out = self.train_loop(iterator, tf.constant(count, tf.int64))
+            bad_step = int(out["bad_step"])
+            if bad_step >= 0:
+                raise NonFiniteLossError(bad_step, keeper.latest)
+            seconds = time.perf_counter() - group_start
+            step += count
+            loss = float(out["loss"])
+            confusion = out["confusion"].numpy().astype(np.int64)
+            window_loss += loss * count
+            window_steps += count
+            window_confusion = confusion if window_confusion is None else window_confusion + confusion
+            rate = None
+            if not first_group:
+                timed_steps += count
+                timed_seconds += seconds
+                rate = count / seconds
+            first_group = False
+            learning_rate = float(self.schedule(step))
+            self.callbacks.on_progress(Progress(
+                step=step, train_steps=config.train_steps, start_step=start_step, loss=loss,
+                cross_entropy=float(out["cross_entropy"]), learning_rate=learning_rate,
+                steps_per_second=rate, examples_per_second=rate and rate * config.batch_size,
+                elapsed_s=time.perf_counter() - started,
+            ))
+            if step % config.summary_steps == 0 or step == config.train_steps:
+                metrics = compute_metrics(window_confusion)
+                train_miou = metrics["miou"]
+                summaries.scalars(step, {
+                    "loss/total": window_loss / window_steps,
+                    "loss/cross_entropy": float(out["cross_entropy"]),
+                    "loss/weight_decay": loss - float(out["cross_entropy"]),
+                    "learning_rate": learning_rate,
+                    "train/miou": train_miou,
+                    "train/pixel_accuracy": metrics["pixel_accuracy"],
+                    "steps_per_second": rate,
+                })
+                window_loss, window_confusion, window_steps = 0.0, None, 0
+            if overlay_examples and (step % config.image_summary_steps == 0 or step == config.train_steps):
+                self._write_overlays(summaries, step, overlay_examples)
+            if step % config.checkpoint_steps == 0 or step == config.train_steps:
+                self._save(keeper, step)
+                last_saved = step
+        if last_saved != step or keeper.latest is None:
+            self._save(keeper, step)
+        return TrainResult(
+            step=step,
+            resumed_from=start_step,
+            checkpoint=keeper.latest,
+            model_path=None,
+            loss=loss,
+            train_seconds=time.perf_counter() - started,
+            steps_per_second=timed_steps / timed_seconds if timed_seconds else None,
+            examples_per_second=timed_steps * config.batch_size / timed_seconds if timed_seconds else None,
+            train_miou=train_miou,
+        )
+
+    def _save(self, keeper, step):
+        if self.num_replicas > 1 and self.config.fine_tune_batch_norm:
+            self.average_moving_statistics()
+        path = keeper.save(step)
+        if self.chief:
+            self.callbacks.on_checkpoint(step, path)
+
+    def _write_overlays(self, summaries, step, examples):
+        images, labels, predictions = [], [], []
+        for example in examples:
+            height, width = example["original_size"][0]
+            images.append(example["image"][0, :height, :width].round().clip(0, 255).astype(np.uint8))
+            labels.append(example["label"][0, :height, :width])
+            predictions.append(self.predict(tf.constant(example["image"])).numpy()[0, :height, :width])
+        summaries.overlays(step, images, labels, predictions, self.info.ignore_label)
+
+    def _save_keras_model(self, checkpoint):
+        """`model_dir/model.keras`: a float32 copy of the final checkpoint (safe-mode loadable), atomically.
+
+        Read back through the checkpoint, as `model_dir.load_model` does, so the
+        file holds exactly what evaluation of the model directory sees.
+        """
+        copy = build_model(self.model_config)
+        tf.train.Checkpoint(model=copy).read(checkpoint).expect_partial().assert_existing_objects_matched()
+        path = os.path.join(self.model_dir, MODEL_FILE)
+        temporary = os.path.join(self.model_dir, ".model.tmp.keras")
+        copy.save(temporary)
+        os.replace(temporary, path)
+        return path
+
+    def _dataset_facts(self):
+        return {
+            "name": self.config.dataset,
+            "dataset_dir": os.path.abspath(self.config.dataset_dir),
+            "train_split": self.config.train_split,
+            "num_classes": self.info.num_classes,
+            "ignore_label": self.info.ignore_label,
+            "class_names": list(self.info.class_names),
+        }
+
+    def _resolve_jit(self):
+        jit = self.config.jit_compile
+        if jit is None:
+            jit = bool(tf.config.list_physical_devices("GPU"))
+        if self.is_tpu:
+            return False  # TPUStrategy compiles the whole step anyway
+        if jit and self.config.sync_batch_norm and self.num_replicas > 1:
+            self.callbacks.on_message("sync_batch_norm all-reduces inside the network: running it without XLA")
+            return False
+        return bool(jit)
+
+
+def _steps_to_next_event(step, config):
+    """Steps until the next checkpoint, summary, image summary or the end, at most `steps_per_loop`."""
+    events = [config.train_steps, _next_multiple(step, config.checkpoint_steps),
+              _next_multiple(step, config.summary_steps), step + config.steps_per_loop]
+    if config.image_summary_steps:
+        events.append(_next_multiple(step, config.image_summary_steps))
+    return min(events) - step
+
+
+def _next_multiple(step, every):
+    return (step // every + 1) * every
+
+
+def _unique_layers(model):
+    seen, layers = set(), []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            layers.append(layer)
+    return layers
+
+
+def _classifier_layer(model):
+    """The last layers the papers' learning-rate multiplier applies to: v3's 1×1 classifier, v2's ASPP-L."""
+    network = model.network if isinstance(model, MultiScaleDeepLab) else model
+    return network.get_layer("classifier" if model.model_config.variant == "v3" else "aspp_l")

@@ -1,0 +1,154 @@
+"""tools.train end to end, in subprocesses: bad flags, kill -9 and resume, MirroredStrategy, two workers."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = ["--backbone=resnet18", "--crop_size=64", "--batch_size=4", "--seed=5", "--image_summary_steps=0",
+        "--novalidate_dataset", "--progress=log", "--log_seconds=0", "--steps_per_loop=1"]
+V3 = ["--model_variant=v3", "--multi_grid=1,2"]
+# v2 has no dropout, so one device and two replicas draw nothing random that could differ.
+V2 = ["--model_variant=v2", "--output_stride=8", "--multi_grid=1,1"]
+STEP_LINE = re.compile(r"^step\s+(\d+)/(\d+)\s", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    from deeplab_tf.data import synthetic
+
+    directory = str(tmp_path_factory.mktemp("synthetic"))
+    synthetic.generate_dataset(directory, num_train=12, num_val=2, image_size=64, seed=0, log_every=0)
+    return directory
+
+
+def _env(**extra):
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1", **extra)
+
+
+def _command(*flags):
+    return [sys.executable, "-m", "tools.train", *flags]
+
+
+def _run(*flags, timeout=300, **env):
+    return subprocess.run(_command(*flags), cwd=REPO, env=_env(**env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("flags, flag", [
+    (["--batch_size=3", "--strategy=mirrored", "--cpu_logical_devices=2"], "--batch_size"),
+    (["--model_variant=v2", "--output_stride=8", "--atrous_rates=6,12,18"], "--atrous_rates"),
+    (["--dataset=imagenet"], "--dataset"),
+    (["--crop_size=64,x"], "--crop_size"),
+])
+def test_bad_flags_fail_at_start_in_one_line_naming_the_flag(dataset_dir, tmp_path, flags, flag):
+    result = _run("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={tmp_path / 'run'}",
+                  "--backbone=resnet18", "--multi_grid=1,2", *flags, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("train: error:") and flag in last, last
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_kill_9_mid_run_then_the_same_command_resumes_and_finishes(dataset_dir, tmp_path):
+    model_dir = str(tmp_path / "run")
+    command = _command("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={model_dir}",
+                       *TINY, *V3, "--train_steps=10", "--checkpoint_steps=2")
+    process = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    seen = []
+    deadline = time.monotonic() + 300
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if "ckpt-4" in line or time.monotonic() > deadline:
+                break
+    finally:
+        process.send_signal(signal.SIGKILL)  # kill -9: no chance to clean up
+        process.wait(timeout=60)
+    assert any("ckpt-4" in line for line in seen), "".join(seen)
+
+    saved = int(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).rsplit("-", 1)[1])
+    assert saved >= 4
+
+    result = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"resuming from step {saved}" in result.stdout
+    steps = [int(step) for step, _ in STEP_LINE.findall(result.stdout)]
+    assert steps and steps[0] == saved + 1 and steps[-1] == 10, result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "finished at step 10"
+    assert os.path.isfile(os.path.join(model_dir, "model.keras"))
+
+
+def _scalar(model_dir, tag, step):
+    for name in sorted(os.listdir(os.path.join(model_dir, "train"))):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(model_dir, "train", name)):
+            for value in event.summary.value:
+                if value.tag == tag and event.step == step:
+                    return float(tf.make_ndarray(value.tensor))
+    raise AssertionError(f"no {tag} at step {step} in {model_dir}")
+
+
+def test_two_cpu_replicas_match_one_device_on_the_first_step(dataset_dir, tmp_path):
+    common = ["--dataset=synthetic", f"--dataset_dir={dataset_dir}", *TINY, *V2, "--train_steps=1",
+              "--sync_batch_norm", "--summary_steps=1"]
+    one = _run(*common, f"--model_dir={tmp_path / 'one'}", "--strategy=default")
+    assert one.returncode == 0, one.stdout + one.stderr
+    two = _run(*common, f"--model_dir={tmp_path / 'two'}", "--strategy=mirrored", "--cpu_logical_devices=2")
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert "MirroredStrategy, 2 replicas" in two.stdout and "2 per replica" in two.stdout
+
+    loss_one, loss_two = (_scalar(str(tmp_path / name), "loss/total", 1) for name in ("one", "two"))
+    assert loss_two == pytest.approx(loss_one, rel=1e-5)
+
+    # The first update: the momentum slots hold -lr·gradient of every variable.
+    readers = [tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / name / "checkpoints")))
+               for name in ("one", "two")]
+    names = [name for name in readers[0].get_variable_to_shape_map() if "OBJECT_GRAPH" not in name]
+    slots = [name for name in names if name.startswith("optimizer/_variables/")]
+    assert len(slots) > 40
+    for name in names:
+        a, b = readers[0].get_tensor(name), readers[1].get_tensor(name)
+        scale = np.max(np.abs(a)) if np.ndim(a) else abs(a)
+        np.testing.assert_allclose(b, a, atol=1e-2 * scale + 1e-12, err_msg=name)
+
+
+def test_two_workers_on_localhost_complete_a_few_steps(dataset_dir, tmp_path):
+    model_dir = str(tmp_path / "run")
+    workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
+    command = _command("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={model_dir}",
+                       *TINY, *V2, "--train_steps=3", "--checkpoint_steps=2", "--strategy=multi_worker")
+    processes = []
+    for index in range(2):
+        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        processes.append(subprocess.Popen(command, cwd=REPO, env=_env(TF_CONFIG=config), stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    try:
+        for process in processes:
+            outputs.append(process.communicate(timeout=400)[0])
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output
+        assert "2 replicas" in output and "finished at step 3" in output
+    assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-3")
+    assert not [name for name in os.listdir(model_dir) if "scratch" in name]  # the worker's copies are gone

@@ -1,0 +1,77 @@
+"""Times DeepLab's parts on this machine and writes JSON with FLOP utilisation.
+
+    python -m tools.benchmark --flagfile=flags/voc_v3_os16.flags --mode=inference \
+        --input_size=513 --batch_size=1 --output=runs/bench/v3_os16.json
+
+Every mode measures the machine's own 4096³ matmul rate in the same run, so that
+speeds are also given as a ratio (model FLOP/s ÷ matmul FLOP/s) that survives a
+busy, shared machine better than absolute times.
+"""
+
+import json
+import os
+
+from absl import flags, logging
+
+from tools import cli, model_flags
+
+flags.DEFINE_enum("mode", "inference", ["inference", "data", "crf", "tflite"], "What to time.")
+flags.DEFINE_list("input_size", ["513"], "Input (or crop) height[,width].")
+flags.DEFINE_integer("batch_size", 1, "Images per step.")
+flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy.")
+flags.DEFINE_bool("jit_compile", False, "Compile the timed function with XLA.")
+flags.DEFINE_integer("repeats", 5, "Timed runs after warm-up.")
+flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
+flags.DEFINE_string("output", None, "Where to write the JSON (also printed).")
+flags.DEFINE_string("dataset_dir_for_data", None, "data mode: a generated dataset (default: generate one).")
+flags.DEFINE_string("tflite_model", None, "tflite mode: the .tflite file to time.")
+FLAGS = flags.FLAGS
+
+
+def _input_size():
+    try:
+        sizes = [int(v) for v in FLAGS.input_size]
+    except ValueError:
+        raise cli.UsageError(f"--input_size: expected 1 or 2 integers, got {','.join(FLAGS.input_size)}") from None
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise cli.UsageError(f"--input_size: expected 1 or 2 positive integers, got {FLAGS.input_size}")
+    return (sizes[0], sizes[-1])
+
+
+def main(argv):
+    del argv
+    if FLAGS.batch_size < 1:
+        raise cli.UsageError(f"--batch_size: must be positive, got {FLAGS.batch_size}")
+    from deeplab_tf import benchmarking
+    from tools.benchmark_modes import MODES
+
+    result = {
+        "mode": FLAGS.mode,
+        "input_size": list(_input_size()),
+        "batch_size": FLAGS.batch_size,
+        "mixed_precision": FLAGS.mixed_precision,
+        "jit_compile": FLAGS.jit_compile,
+        "machine": benchmarking.machine_facts(),
+    }
+    logging.info("measuring the machine's matmul rate")
+    best32, median32 = benchmarking.matmul_flops_per_second("float32")
+    best16, median16 = benchmarking.matmul_flops_per_second("bfloat16")
+    result["matmul_flops_per_s_float32"] = best32
+    result["matmul_flops_per_s_bfloat16"] = best16
+    result["matmul_flops_per_s"] = best16 if FLAGS.mixed_precision == "mixed_bfloat16" else best32
+
+    logging.info("timing mode %s", FLAGS.mode)
+    result.update(MODES[FLAGS.mode](FLAGS, _input_size()))
+    if result.get("flops"):
+        result["flops_per_s"] = result["flops"] / result["median_s"]
+        result["utilization"] = result["flops_per_s"] / result["matmul_flops_per_s"]
+    text = json.dumps(result, indent=2)
+    print(text)
+    if FLAGS.output:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+        with open(FLAGS.output, "w") as file:
+            file.write(text + "\n")
+
+
+if __name__ == "__main__":
+    cli.run(main, flag_for_field=model_flags.FLAG_FOR_FIELD)

@@ -1,0 +1,170 @@
+"""The main job: generate data, train v3 and v2, evaluate, export, predict, report.
+
+    python -m tools.demo --output_dir=runs/demo [--images='my_photos/*.jpg']
+
+Each step runs one of the command-line tools, exactly as a user would, and is
+skipped when what it produces is already there, so running the demo again
+resumes it (the trainer itself resumes from its last checkpoint). The report
+is `output_dir/report.html`.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from absl import flags, logging
+
+from tools import cli
+
+flags.DEFINE_string("output_dir", "runs/demo", "Where the data, models and report go.")
+flags.DEFINE_string("images", None, "Your own images (file, folder or quoted glob) to segment as well.")
+flags.DEFINE_integer("num_train", 400, "Generated training images.")
+flags.DEFINE_integer("num_val", 100, "Generated validation images.")
+flags.DEFINE_integer("image_size", 128, "Generated image size.")
+flags.DEFINE_integer("num_samples", 6, "Validation images drawn in the report.")
+flags.DEFINE_integer("seed", 0, "Seed of the generated data and of training.")
+FLAGS = flags.FLAGS
+
+PAPER_SCALES = "0.5,0.75,1.0,1.25,1.5,1.75"
+
+
+class Step:
+    """One tool run; skipped when all of its `outputs` exist (unless `always`)."""
+
+    def __init__(self, name, tool, args, outputs=(), always=False, allowed_codes=(0,)):
+        self.name, self.tool, self.args = name, tool, args
+        self.outputs, self.always, self.allowed_codes = outputs, always, allowed_codes
+
+    def done(self):
+        return not self.always and self.outputs and all(os.path.exists(p) for p in self.outputs)
+
+
+def _steps(out, data):
+    v3, v2 = os.path.join(out, "v3"), os.path.join(out, "v2")
+    data_flags = ["--dataset=synthetic", f"--dataset_dir={data}"]
+    samples = os.path.join(out, "samples")
+    sample_names = _sample_names(data)
+    steps = [
+        Step("generate data", "make_synthetic_data",
+             [f"--output_dir={data}", f"--num_train={FLAGS.num_train}", f"--num_val={FLAGS.num_val}",
+              f"--image_size={FLAGS.image_size}", f"--seed={FLAGS.seed}"],
+             outputs=[os.path.join(data, "dataset.json")]),
+        Step("validate data", "validate_dataset",
+             ["--dataset=synthetic", f"--dataset_dir={data}", "--split=train"], always=True),
+        Step("train v3", "train",
+             ["--flagfile=flags/synthetic_v3.flags", *data_flags, f"--model_dir={v3}", f"--seed={FLAGS.seed}"],
+             outputs=[os.path.join(v3, "model.keras")]),
+    ]
+    for name, extra in [
+        ("metrics.json", []),
+        ("metrics_os8.json", ["--output_stride=8"]),
+        ("metrics_ms_flip.json", [f"--eval_scales={PAPER_SCALES}", "--flip"]),
+        ("metrics_os8_ms_flip.json", ["--output_stride=8", f"--eval_scales={PAPER_SCALES}", "--flip"]),
+    ]:
+        steps.append(Step(f"evaluate v3 ({name})", "evaluate",
+                          [f"--model_dir={v3}", *data_flags, "--eval_split=val", f"--output_name={name}", *extra],
+                          outputs=[os.path.join(v3, "eval", name)]))
+    steps += [
+        Step("train v2", "train",
+             ["--flagfile=flags/synthetic_v2.flags", *data_flags, f"--model_dir={v2}", f"--seed={FLAGS.seed}"],
+             outputs=[os.path.join(v2, "model.keras")]),
+        Step("evaluate v2 with and without CRF", "evaluate",
+             [f"--model_dir={v2}", *data_flags, "--eval_split=val", "--crf"],
+             outputs=[os.path.join(v2, "eval", "metrics.json"), os.path.join(v2, "eval", "metrics_crf.json")]),
+    ]
+    for model, model_dir in (("v3", v3), ("v2", v2)):
+        steps.append(Step(f"export {model}", "export",
+                          [f"--model_dir={model_dir}", f"--export_dir={os.path.join(model_dir, 'export')}"],
+                          outputs=[os.path.join(model_dir, "export", "saved_model.pb")]))
+    for quantization, file_name in (("none", "float32"), ("int8", "int8")):
+        target = os.path.join(v3, "tflite", f"{file_name}.tflite")
+        steps.append(Step(f"TFLite v3 {file_name}", "convert_tflite",
+                          [f"--saved_model_dir={os.path.join(v3, 'export')}", f"--output={target}",
+                           f"--quantization={quantization}", f"--input_size={FLAGS.image_size}", *data_flags],
+                          outputs=[target, target[: -len(".tflite")] + "_parity.json"]))
+    predictions = os.path.join(out, "predictions")
+    for name, model_dir, extra in (("v3", v3, []), ("v2", v2, []), ("v2_crf", v2, ["--crf"])):
+        target = os.path.join(predictions, name)
+        steps.append(Step(f"predict {name}", "predict",
+                          [f"--model={model_dir}", f"--input={samples}", f"--output_dir={target}", *extra],
+                          outputs=[os.path.join(target, f"{name}.png") for name in sample_names]))
+    if FLAGS.images:
+        steps.append(Step("predict your images", "predict",
+                          [f"--model={v3}", f"--input={FLAGS.images}",
+                           f"--output_dir={os.path.join(predictions, 'yours')}"],
+                          always=True, allowed_codes=(0, 2)))
+    return steps
+
+
+def _sample_names(data):
+    """The first validation images, drawn in the report."""
+    split = os.path.join(data, "ImageSets", "Segmentation", "val.txt")
+    if not os.path.exists(split):
+        return []
+    with open(split) as file:
+        return [line.strip() for line in file if line.strip()][: FLAGS.num_samples]
+
+
+def _copy_samples(data, samples):
+    os.makedirs(samples, exist_ok=True)
+    for name in _sample_names(data):
+        target = os.path.join(samples, f"{name}.jpg")
+        if not os.path.exists(target):
+            shutil.copyfile(os.path.join(data, "JPEGImages", f"{name}.jpg"), target)
+
+
+def _run(step, log_dir):
+    command = [sys.executable, "-m", f"tools.{step.tool}", *step.args]
+    log_path = os.path.join(log_dir, step.name.replace(" ", "_").replace("(", "").replace(")", "") + ".log")
+    logging.info("%s: %s (log: %s)", step.name, " ".join(command[1:]), log_path)
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        # The tool's own progress goes to the terminal and to its log file.
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in process.stdout:
+            log.write(line)
+            if not line.startswith(("I0000", "W0000", "E0000", "WARNING: All log")):
+                sys.stdout.write(f"  [{step.name}] {line}")
+                sys.stdout.flush()
+        code = process.wait()
+    if code not in step.allowed_codes:
+        cli.fail(f"step '{step.name}' failed with exit code {code}; see {log_path}")
+    return time.perf_counter() - start
+
+
+def main(argv):
+    del argv
+    out = FLAGS.output_dir
+    data = os.path.join(out, "data")
+    log_dir = os.path.join(out, "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    timings_path = os.path.join(out, "timings.json")
+    timings = json.load(open(timings_path)) if os.path.exists(timings_path) else {}
+    total = time.perf_counter()
+    steps = _steps(out, data)
+    index = 0
+    while index < len(steps):
+        step = steps[index]
+        if step.done():
+            logging.info("%s: done already, skipped", step.name)
+        else:
+            timings[step.name] = round(_run(step, log_dir), 1)
+            with open(timings_path, "w") as file:
+                json.dump(timings, file, indent=2)
+        if step.tool == "make_synthetic_data":
+            # Steps that name generated files are planned once the data exists.
+            _copy_samples(data, os.path.join(out, "samples"))
+            steps = _steps(out, data)
+        index += 1
+    from tools.demo_report import write_demo_report
+
+    report = write_demo_report(out, timings, num_samples=FLAGS.num_samples)
+    logging.info("demo finished in %.0f s; report: %s", time.perf_counter() - total, report)
+    print(f"report: {report}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,234 @@
+"""Evaluates a trained model directory on a split: mIoU from one confusion matrix over it.
+
+    python -m tools.evaluate --model_dir=runs/demo/v3                      # as trained
+    python -m tools.evaluate --model_dir=runs/voc_v3 --output_stride=8 \
+        --eval_scales=0.5,0.75,1,1.25,1.5,1.75 --flip --output_name=metrics_os8_ms_flip.json
+    python -m tools.evaluate --model_dir=runs/demo/v2 --crf --report
+
+Writes `model_dir/eval/metrics.json` (with `--crf` also `metrics_crf.json`, from
+the same pass), prints a per-class table and, with `--report`, an HTML page.
+`--dataset`/`--dataset_dir` default to what the model directory records;
+`--output_stride`, when given, is the stride at test time (v3's OS16 → OS8
+step: same weights, ASPP rates follow), else the model's own. The other model
+flags, which recipe flagfiles carry, are ignored: the network is the model
+directory's.
+"""
+
+import dataclasses
+import glob
+import json
+import os
+
+from absl import flags, logging
+
+from tools import cli, data_flags, inference_flags, model_flags
+
+flags.DEFINE_string("model_dir", None, "A training run's directory (model_config.json + checkpoints/).")
+flags.DEFINE_string("eval_split", "val", "The split to evaluate.")
+flags.DEFINE_list("eval_pad_size", None, "Pad every image (never resize) to height[,width] with label "
+                  "255, as official DeepLab's 513; default: each image at its own size.")
+flags.DEFINE_string("output_name", "metrics.json", "File name in model_dir/eval/; with --crf the CRF "
+                    "results go to the same name + _crf.")
+flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0: all).")
+flags.DEFINE_bool("report", False, "Also write an HTML report with pictures.")
+flags.DEFINE_string("report_dir", None, "Where the report goes (default: model_dir/eval/report).")
+flags.DEFINE_integer("report_samples", 6, "Images drawn in the report.")
+flags.mark_flag_as_required("model_dir")
+FLAGS = flags.FLAGS
+
+
+def _dataset_from_flags(record):
+    recorded = record.get("dataset") or {}
+    name = FLAGS.dataset or recorded.get("name")
+    directory = FLAGS.dataset_dir or (None if FLAGS.dataset and FLAGS.dataset != recorded.get("name")
+                                      else recorded.get("dataset_dir"))
+    if not name:
+        raise cli.UsageError("--dataset: required (the model directory does not record its dataset)")
+    if not directory:
+        raise cli.UsageError("--dataset_dir: required (the model directory does not record its dataset's directory)")
+    return name, directory
+
+
+def _dataset_info(name, directory, config):
+    from deeplab_tf.data import dataset_info
+
+    # tfrecord shards without metadata take the class count from the model.
+    num_classes = data_flags.num_classes_flag()
+    if num_classes is None and name == "tfrecord":
+        num_classes = config.num_classes
+    info = dataset_info(name, directory, num_classes)
+    if info.num_classes != config.num_classes:
+        raise cli.UsageError(f"--dataset: the model predicts {config.num_classes} classes but dataset "
+                             f"{name!r} at {directory} has {info.num_classes}")
+    return info
+
+
+def _output_names():
+    name = FLAGS.output_name
+    if not name.endswith(".json") or os.path.basename(name) != name or name == ".json":
+        raise cli.UsageError(f"--output_name: expected a file name ending in .json, got {name!r}")
+    return name, name[: -len(".json")] + "_crf.json"
+
+
+def _checkpoint_facts(model_dir):
+    import tensorflow as tf
+
+    from deeplab_tf import model_dir as model_dir_lib
+
+    checkpoint = model_dir_lib.latest_checkpoint(model_dir)
+    step = None
+    if checkpoint:
+        names = dict(tf.train.list_variables(checkpoint))
+        if "step/.ATTRIBUTES/VARIABLE_VALUE" in names:  # the trainer's step counter, when saved
+            step = int(tf.train.load_variable(checkpoint, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+    return checkpoint, step
+
+
+def _progress(done, total, filename):
+    every = max(1, (total or 100) // 10)
+    if done == 1 or done % every == 0 or done == total:
+        logging.info("evaluated %d/%s images (last: %s)", done, total or "?", filename)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from deeplab_tf import model_dir as model_dir_lib
+    from deeplab_tf.config import ModelConfig
+    from deeplab_tf.data import eval_pipeline, read_split
+    from deeplab_tf.evaluation import evaluator
+    from deeplab_tf.evaluation.inference import Predictor
+
+    # Every flag is checked before the (slow) model and data are loaded.
+    record = model_dir_lib.read_model_dir_json(FLAGS.model_dir)
+    config = ModelConfig.from_dict(record["model"])
+    output_stride = FLAGS.output_stride if FLAGS["output_stride"].present else None
+    test_config = config.with_output_stride(output_stride) if output_stride else config
+    name, directory = _dataset_from_flags(record)
+    info = _dataset_info(name, directory, config)
+    settings = inference_flags.inference_settings_from_flags()
+    crf_params = inference_flags.crf_params_from_flags()
+    pad_to = inference_flags.int_sizes("eval_pad_size")
+    output_name, crf_output_name = _output_names()
+    if FLAGS.max_images < 0:
+        raise cli.UsageError(f"--max_images: must be >= 0, got {FLAGS.max_images}")
+
+    examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=info.num_classes),
+                             pad_to=pad_to, ignore_label=info.ignore_label)
+    checkpoint, step = _checkpoint_facts(FLAGS.model_dir)
+    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=output_stride)
+    logging.info("evaluating %s at output stride %d on %s %s (%s)", checkpoint, test_config.output_stride,
+                 name, FLAGS.eval_split, settings)
+    result = evaluator.evaluate(
+        Predictor(model, settings), examples, info.num_classes, ignore_label=info.ignore_label,
+        crf_params=crf_params, crf_backend=FLAGS.crf_backend, max_images=FLAGS.max_images or None,
+        num_samples=FLAGS.report_samples if FLAGS.report else 0, progress=_progress,
+    )
+
+    run_settings = {
+        "model_dir": FLAGS.model_dir,
+        "checkpoint": checkpoint and os.path.basename(checkpoint),
+        "step": step,
+        "dataset": name,
+        "dataset_dir": directory,
+        "eval_split": FLAGS.eval_split,
+        "output_stride": test_config.output_stride,
+        "trained_output_stride": config.output_stride,
+        "atrous_rates": list(test_config.atrous_rates),
+        **settings.to_dict(),
+        "eval_pad_size": list(pad_to) if pad_to else None,
+        "max_images": FLAGS.max_images or None,
+    }
+    eval_dir = os.path.join(FLAGS.model_dir, "eval")
+    metrics = _document(result.metrics(), result.confusion, info, run_settings, result.timing, crf=False)
+    write_json(os.path.join(eval_dir, output_name), metrics)
+    crf_metrics = None
+    if crf_params is not None:
+        crf_settings = {**run_settings, "crf_backend": FLAGS.crf_backend, "crf_params": dataclasses.asdict(crf_params)}
+        crf_metrics = _document(result.metrics(crf=True), result.crf_confusion, info, crf_settings,
+                                result.timing, crf=True)
+        crf_metrics["miou_without_crf"] = metrics["miou"]
+        write_json(os.path.join(eval_dir, crf_output_name), crf_metrics)
+
+    print(per_class_table(info.class_names, metrics, crf_metrics))
+    written = [output_name] + ([crf_output_name] if crf_metrics else [])
+    print(f"wrote {', '.join(os.path.join(eval_dir, n) for n in written)}")
+    if FLAGS.report:
+        print(f"wrote {_report(eval_dir, output_name, info, metrics, crf_metrics, result, run_settings)}")
+
+
+def _document(metrics, confusion, info, settings, timing, crf):
+    return {
+        "miou": metrics["miou"],
+        "per_class_iou": metrics["per_class_iou"],
+        "pixel_accuracy": metrics["pixel_accuracy"],
+        "num_images": metrics["num_images"],
+        "class_names": list(info.class_names),
+        **{k: v for k, v in metrics.items() if k not in ("miou", "per_class_iou", "pixel_accuracy", "num_images")},
+        "crf": crf,
+        "settings": settings,
+        "timing": timing,
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def write_json(path, document):
+    """Writes `document` atomically, one top-level key a line (the confusion matrix stays compact)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in document.items()]
+    temporary = path + ".tmp"
+    with open(temporary, "w") as file:
+        file.write("{\n" + ",\n".join(lines) + "\n}\n")
+    os.replace(temporary, path)
+
+
+def per_class_table(class_names, metrics, crf_metrics=None):
+    """The per-class IoU table printed at the end, in percent."""
+    width = max(14, *(len(n) for n in class_names)) + 2
+    columns = [metrics] + ([crf_metrics] if crf_metrics else [])
+    header = f"{'class':<{width}}{'IoU %':>9}" + (f"{'CRF IoU %':>11}" if crf_metrics else "")
+    lines = [header, "-" * len(header)]
+
+    def row(name, values):
+        cells = [f"{'-' if v is None else f'{100 * v:.2f}':>{9 if i == 0 else 11}}" for i, v in enumerate(values)]
+        return f"{name:<{width}}{''.join(cells)}"
+
+    for index, name in enumerate(class_names):
+        lines.append(row(name, [m["per_class_iou"][index] for m in columns]))
+    lines.append("-" * len(header))
+    lines.append(row("mIoU", [m["miou"] for m in columns]))
+    lines.append(row("pixel accuracy", [m["pixel_accuracy"] for m in columns]))
+    lines.append(f"{'images':<{width}}{metrics['num_images']:>9}")
+    return "\n".join(lines)
+
+
+def _report(eval_dir, output_name, info, metrics, crf_metrics, result, settings):
+    from deeplab_tf.evaluation.report import write_report
+
+    default = output_name == "metrics.json"
+    report_dir = FLAGS.report_dir or os.path.join(eval_dir, "report" if default else f"report_{output_name[:-5]}")
+    runs = []
+    for path in sorted(glob.glob(os.path.join(glob.escape(eval_dir), "*.json"))):
+        try:
+            with open(path) as file:
+                document = json.load(file)
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict) and "miou" in document:
+            runs.append((os.path.basename(path), document))
+    return write_report(
+        report_dir,
+        title=f"Evaluation of {FLAGS.model_dir} on {settings['dataset']} {settings['eval_split']}",
+        class_names=info.class_names,
+        metrics=metrics,
+        crf_metrics=crf_metrics,
+        confusion=result.crf_confusion if crf_metrics else result.confusion,
+        samples=result.samples,
+        runs=runs,
+        settings={k: v for k, v in settings.items() if k != "model_dir"},
+        log_dir=FLAGS.model_dir,
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main, flag_for_field={**model_flags.FLAG_FOR_FIELD, **data_flags.FLAG_FOR_FIELD})

@@ -1,0 +1,71 @@
+"""Test-time inference flags shared by evaluate and predict: scales, flip, sliding window, CRF."""
+
+from absl import flags
+
+from deeplab_tf.errors import InputError
+from deeplab_tf.evaluation.inference import InferenceSettings
+from deeplab_tf.postprocess import BACKENDS, CRFParams
+from tools.cli import UsageError
+
+flags.DEFINE_list("eval_scales", ["1.0"], "Image scales to average, e.g. 0.5,0.75,1,1.25,1.5,1.75 (v3 paper).")
+flags.DEFINE_bool("flip", False, "Also average the left-right flipped image at every scale.")
+flags.DEFINE_list("window_size", None, "Sliding-window tile height[,width] for images larger than it "
+                  "(e.g. 769 for Cityscapes); default: whole images.")
+flags.DEFINE_float("window_overlap", 1.0 / 3.0, "Fraction of a tile its neighbour overlaps.")
+flags.DEFINE_bool("crf", False, "Refine the probabilities with DeepLab v2's dense CRF.")
+flags.DEFINE_enum("crf_backend", "tf", list(BACKENDS), "CRF implementation: TF ops or pydensecrf (C++).")
+_DEFAULT_CRF = CRFParams()
+flags.DEFINE_float("crf_bilateral_weight", _DEFAULT_CRF.bilateral_weight, "CRF w1 (appearance kernel weight).")
+flags.DEFINE_float("crf_bilateral_xy_std", _DEFAULT_CRF.bilateral_xy_std, "CRF θα (pixels).")
+flags.DEFINE_float("crf_bilateral_rgb_std", _DEFAULT_CRF.bilateral_rgb_std, "CRF θβ (RGB units).")
+flags.DEFINE_float("crf_gaussian_weight", _DEFAULT_CRF.gaussian_weight, "CRF w2 (smoothness kernel weight).")
+flags.DEFINE_float("crf_gaussian_xy_std", _DEFAULT_CRF.gaussian_xy_std, "CRF θγ (pixels).")
+flags.DEFINE_integer("crf_iterations", _DEFAULT_CRF.iterations, "CRF mean-field iterations.")
+
+FLAGS = flags.FLAGS
+
+
+def int_sizes(flag_name, count=2):
+    """A flag of 1 or `count` positive integers as a (height, width) pair, or None if unset."""
+    values = FLAGS[flag_name].value
+    if not values:
+        return None
+    try:
+        sizes = tuple(int(v) for v in values)
+    except ValueError:
+        raise UsageError(f"--{flag_name}: expected integers, got {','.join(values)}") from None
+    if len(sizes) not in (1, count) or min(sizes) < 1:
+        raise UsageError(f"--{flag_name}: expected 1 or {count} positive integers, got {','.join(values)}")
+    return sizes * 2 if len(sizes) == 1 else sizes
+
+
+def inference_settings_from_flags():
+    try:
+        scales = tuple(float(s) for s in FLAGS.eval_scales)
+    except ValueError:
+        raise UsageError(f"--eval_scales: expected numbers, got {','.join(FLAGS.eval_scales)}") from None
+    return InferenceSettings(
+        scales=scales,
+        flip=FLAGS.flip,
+        window_size=int_sizes("window_size"),
+        window_overlap=FLAGS.window_overlap,
+    )
+
+
+def crf_params_from_flags():
+    """The `CRFParams` of the flags with `--crf`, else None."""
+    if not FLAGS.crf:
+        return None
+    values = dict(
+        bilateral_weight=FLAGS.crf_bilateral_weight,
+        bilateral_xy_std=FLAGS.crf_bilateral_xy_std,
+        bilateral_rgb_std=FLAGS.crf_bilateral_rgb_std,
+        gaussian_weight=FLAGS.crf_gaussian_weight,
+        gaussian_xy_std=FLAGS.crf_gaussian_xy_std,
+        iterations=FLAGS.crf_iterations,
+    )
+    try:
+        return CRFParams(**values)
+    except InputError as error:  # it names the CRFParams field: name our flag instead
+        field, message = str(error).removeprefix("CRFParams.").split(" ", 1)
+        raise UsageError(f"--crf_{field}: {message}") from None

@@ -1,0 +1,131 @@
+"""Segments JPEG/PNG images: a palette label PNG and a colour overlay per image.
+
+    python -m tools.predict --model=runs/demo/v3 --input='photos/*.jpg' --output_dir=out
+    python -m tools.predict --model=runs/demo/v2 --input=photos --output_dir=out --crf
+    python -m tools.predict --model=export/saved_model --input=photo.png --output_dir=out
+
+`--model` is a training run's directory, a `.keras` file or an exported
+SavedModel. Writes `<name>.png` (labels, VOC palette) and `<name>_overlay.png`.
+An image over `--max_pixels` or that cannot be decoded gets a one-line error
+and the others are still done; the exit status is then non-zero.
+"""
+
+import os
+import sys
+
+from absl import flags, logging
+
+from tools import cli, inference_flags
+
+flags.DEFINE_string("model", None, "A model directory, a .keras file or a SavedModel directory.")
+flags.DEFINE_string("input", None, "An image file, a folder of them, or a glob (quote it).")
+flags.DEFINE_string("output_dir", None, "Where the label PNGs and overlays go.")
+flags.DEFINE_integer("max_pixels", 50_000_000, "Refuse images with more pixels than this (0: no limit).")
+flags.DEFINE_integer("output_stride", None, "Output stride at test time (default: as trained; "
+                     "not for a SavedModel).")
+flags.DEFINE_float("overlay_alpha", 0.5, "Weight of the class colours in the overlay.")
+flags.mark_flags_as_required(["model", "input", "output_dir"])
+FLAGS = flags.FLAGS
+
+
+def _load_model(path):
+    """(model, class names or None) from a model dir, a .keras file or a SavedModel."""
+    from deeplab_tf import model_dir as model_dir_lib
+    from deeplab_tf.evaluation.inference import SavedModelLogits
+
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        if FLAGS.output_stride:
+            raise cli.UsageError("--output_stride: a SavedModel's output stride is fixed at export")
+        from deeplab_tf.export.saved_model import read_export_info
+
+        dataset = read_export_info(path).get("dataset") or {}
+        return SavedModelLogits(path), dataset.get("class_names")
+    is_model_dir = os.path.isfile(os.path.join(path, model_dir_lib.CONFIG_FILE))
+    if not (is_model_dir or path.endswith(".keras")):
+        raise cli.UsageError(f"--model: {path} is not a model directory (model_config.json), "
+                             "a .keras file or a SavedModel (saved_model.pb)")
+    model = model_dir_lib.load_model(path, output_stride=FLAGS.output_stride)
+    return model, _class_names(path) if is_model_dir else None
+
+
+def _class_names(model_dir):
+    from deeplab_tf import model_dir as model_dir_lib
+
+    names = (model_dir_lib.read_model_dir_json(model_dir).get("dataset") or {}).get("class_names")
+    return list(names) if names else None
+
+
+def _error(message):
+    prog = os.path.basename(sys.argv[0]).removesuffix(".py")
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+
+    from deeplab_tf import visualize
+    from deeplab_tf.errors import DataError
+    from deeplab_tf.evaluation import images as image_files
+    from deeplab_tf.evaluation.inference import Predictor
+
+    settings = inference_flags.inference_settings_from_flags()
+    crf_params = inference_flags.crf_params_from_flags()
+    if FLAGS.max_pixels < 0:
+        raise cli.UsageError(f"--max_pixels: must be >= 0, got {FLAGS.max_pixels}")
+    if not 0.0 <= FLAGS.overlay_alpha <= 1.0:
+        raise cli.UsageError(f"--overlay_alpha: must be in [0, 1], got {FLAGS.overlay_alpha}")
+    paths = image_files.list_images(FLAGS.input)
+    stems = image_files.output_stems(paths)
+    outputs = [(os.path.join(FLAGS.output_dir, s + ".png"), os.path.join(FLAGS.output_dir, s + "_overlay.png"))
+               for s in stems]
+    inputs = {os.path.abspath(p) for p in paths}
+    for path in (p for pair in outputs for p in pair):
+        if os.path.abspath(path) in inputs:
+            raise cli.UsageError(f"--output_dir: writing {path} would overwrite an input image")
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    # --max_pixels is the size guard; Pillow's own would refuse what the user allowed.
+    Image.MAX_IMAGE_PIXELS = None
+
+    model, class_names = _load_model(FLAGS.model)
+    predictor = Predictor(model, settings)
+    if crf_params is not None:
+        from deeplab_tf.postprocess import dense_crf
+    # The background stays untinted in overlays (class 0 when the names are unknown).
+    transparent = [i for i, n in enumerate(class_names or ["background"]) if n == "background"]
+
+    failed = 0
+    for path, (label_path, overlay_path) in zip(paths, outputs):
+        try:
+            image = image_files.read_image(path, FLAGS.max_pixels)
+            probabilities = predictor(image)
+            if crf_params is not None:
+                probabilities = dense_crf(image, probabilities.numpy(), crf_params, FLAGS.crf_backend,
+                                          from_probabilities=True)
+            labels = np.asarray(np.argmax(probabilities, axis=-1), np.uint8)
+        except DataError as error:
+            _error(str(error))
+            failed += 1
+            continue
+        except (tf.errors.ResourceExhaustedError, MemoryError):
+            _error(f"{path}: out of memory at {image.shape[1]}x{image.shape[0]}; "
+                   "lower --max_pixels or set --window_size")
+            failed += 1
+            continue
+        with open(label_path, "wb") as file:
+            file.write(visualize.label_png(labels))
+        with open(overlay_path, "wb") as file:
+            file.write(visualize.rgb_png(visualize.overlay(image, labels, FLAGS.overlay_alpha, transparent)))
+        logging.info("%s → %s", path, label_path)
+
+    done = len(paths) - failed
+    print(f"wrote {done} label PNGs and overlays to {FLAGS.output_dir}")
+    if failed:
+        raise cli.UsageError(f"{failed} of {len(paths)} images failed (see above)")
+
+
+if __name__ == "__main__":
+    cli.run(main, flag_for_field={"output_stride": "output_stride"})
