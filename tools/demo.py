@@ -69,7 +69,8 @@ def _steps(out, data):
                           outputs=[os.path.join(v3, "eval", name)]))
     steps += [
         Step("train v2", "train",
-             ["--flagfile=flags/synthetic_v2.flags", *data_flags, f"--model_dir={v2}", f"--seed={FLAGS.seed}"],
+             ["--flagfile=flags/synthetic_v2.flags", *data_flags, f"--model_dir={v2}", f"--seed={FLAGS.seed}",
+              f"--init_checkpoint={v3}"],  # v2 starts from v3's backbone (the flagfile's --init_scope)
              outputs=[os.path.join(v2, "model.keras")]),
         Step("evaluate v2 with and without CRF", "evaluate",
              [f"--model_dir={v2}", *data_flags, "--eval_split=val", "--crf"],
