@@ -85,7 +85,7 @@ def _steps(out, data):
         steps.append(Step(f"TFLite v3 {file_name}", "convert_tflite",
                           [f"--saved_model_dir={os.path.join(v3, 'export')}", f"--output={target}",
                            f"--quantization={quantization}", f"--input_size={FLAGS.image_size}", *data_flags],
-                          outputs=[target, target[: -len(".tflite")] + "_parity.json"]))
+                          outputs=[target, target[: -len(".tflite")] + ".parity.json"]))
     predictions = os.path.join(out, "predictions")
     for name, model_dir, extra in (("v3", v3, []), ("v2", v2, []), ("v2_crf", v2, ["--crf"])):
         target = os.path.join(predictions, name)

@@ -75,14 +75,14 @@ def _metrics_section(out):
 def _tflite_section(out):
     rows = []
     for name in ("float32", "int8"):
-        report = _load(os.path.join(out, "v3", "tflite", f"{name}_parity.json"))
+        report = _load(os.path.join(out, "v3", "tflite", f"{name}.parity.json"))
         if report is None:
             rows.append([name, "not run", "", "", "", ""])
             continue
         rows.append([
             name,
             f"{report.get('file_size_bytes', 0) / 1e6:.2f}",
-            _percent(report.get("argmax_agreement")),
+            _percent(report.get("pixel_agreement")),
             _percent(report.get("miou_reference")),
             _percent(report.get("miou_tflite")),
             "pass" if report.get("passed") else "FAIL",

@@ -31,7 +31,10 @@ def downsample_labels(labels, size):
     Corner alignment maps a 321 crop onto v2's 41×41 OS8 logits exactly
     (every 8th pixel), as Caffe's label shrinking and DeepLab's TF code do.
     """
-    resized = tf.compat.v1.image.resize_nearest_neighbor(labels[..., None], size, align_corners=True)
+    # The raw op: TF2's tf.image.resize has no corner alignment, and the v1 wrapper warns.
+    resized = tf.raw_ops.ResizeNearestNeighbor(
+        images=labels[..., None], size=tf.cast(size, tf.int32), align_corners=True, half_pixel_centers=False
+    )
     return resized[..., 0]
 
 
