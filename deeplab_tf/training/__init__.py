@@ -2,7 +2,7 @@
 
 from deeplab_tf.training.callbacks import Callbacks, Progress, TrainResult
 from deeplab_tf.training.checkpoints import CheckpointKeeper, resolve_checkpoint, restore_init_checkpoint
-from deeplab_tf.training.config import INIT_SCOPES, MIXED_PRECISION_POLICIES, TrainConfig
+from deeplab_tf.training.config import INIT_SCOPES, MIXED_PRECISION_POLICIES, OPTIMIZERS, TrainConfig
 from deeplab_tf.training.losses import (
     downsample_labels,
     pixel_cross_entropy_sum,
@@ -20,6 +20,7 @@ __all__ = [
     "INIT_SCOPES",
     "MIXED_PRECISION_POLICIES",
     "MODEL_FILE",
+    "OPTIMIZERS",
     "NonFiniteLossError",
     "PolyLearningRate",
     "Progress",
