@@ -28,26 +28,17 @@ flags.DEFINE_string("tflite_model", None, "tflite mode: the .tflite file to time
 FLAGS = flags.FLAGS
 
 
-def _input_size():
-    try:
-        sizes = [int(v) for v in FLAGS.input_size]
-    except ValueError:
-        raise cli.UsageError(f"--input_size: expected 1 or 2 integers, got {','.join(FLAGS.input_size)}") from None
-    if len(sizes) not in (1, 2) or min(sizes) < 1:
-        raise cli.UsageError(f"--input_size: expected 1 or 2 positive integers, got {FLAGS.input_size}")
-    return (sizes[0], sizes[-1])
-
-
 def main(argv):
     del argv
     if FLAGS.batch_size < 1:
         raise cli.UsageError(f"--batch_size: must be positive, got {FLAGS.batch_size}")
+    input_size = cli.parse_size("input_size", FLAGS.input_size)
     from deeplab_tf import benchmarking
     from tools.benchmark_modes import MODES
 
     result = {
         "mode": FLAGS.mode,
-        "input_size": list(_input_size()),
+        "input_size": list(input_size),
         "batch_size": FLAGS.batch_size,
         "mixed_precision": FLAGS.mixed_precision,
         "jit_compile": FLAGS.jit_compile,
@@ -61,7 +52,7 @@ def main(argv):
     result["matmul_flops_per_s"] = best16 if FLAGS.mixed_precision == "mixed_bfloat16" else best32
 
     logging.info("timing mode %s", FLAGS.mode)
-    result.update(MODES[FLAGS.mode](FLAGS, _input_size()))
+    result.update(MODES[FLAGS.mode](FLAGS, input_size))
     if result.get("flops"):
         result["flops_per_s"] = result["flops"] / result["median_s"]
         result["utilization"] = result["flops_per_s"] / result["matmul_flops_per_s"]

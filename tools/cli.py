@@ -63,3 +63,14 @@ def run(main, flag_for_field=None):
             fail(str(error))
 
     app.run(guarded, flags_parser=parse_flags)
+
+
+def parse_size(flag_name, values):
+    """(height, width) from a list flag holding 1 or 2 positive integers."""
+    try:
+        sizes = [int(v) for v in values]
+    except ValueError:
+        raise UsageError(f"--{flag_name}: expected 1 or 2 integers, got {','.join(values)}") from None
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise UsageError(f"--{flag_name}: expected 1 or 2 positive integers, got {','.join(values)}")
+    return (sizes[0], sizes[-1])

@@ -10,14 +10,8 @@ import numpy as np
 from PIL import Image
 
 from deeplab_tf import visualize
+from deeplab_tf.evaluation.report import STYLE, html_table, percent
 
-_STYLE = """
-body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-img { max-width: 100%; }
-"""
 
 # (row name, model, metrics file) in the order the papers add each strategy.
 EVALUATIONS = [
@@ -37,16 +31,6 @@ def _load(path):
         return json.load(file)
 
 
-def _percent(value):
-    return "–" if value is None else f"{100 * value:.2f}"
-
-
-def _table(header, rows):
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
 def _metrics_section(out):
     rows, results = [], {}
     for name, model, file_name in EVALUATIONS:
@@ -58,13 +42,13 @@ def _metrics_section(out):
         seconds = (metrics.get("timing") or {}).get("seconds_per_image")
         rows.append([
             name,
-            _percent(metrics["miou"]),
-            _percent(metrics["pixel_accuracy"]),
+            percent(metrics["miou"]),
+            percent(metrics["pixel_accuracy"]),
             metrics["num_images"],
             "" if seconds is None else f"{seconds * 1000:.0f}",
         ])
     parts = ["<h2>Validation mIoU of each inference strategy</h2>",
-             _table(["model and inference", "mIoU %", "pixel accuracy %", "images", "ms / image"], rows)]
+             html_table(["model and inference", "mIoU %", "pixel accuracy %", "images", "ms / image"], rows)]
     before, after = results["v2 (ASPP-L, MSC)"], results["v2 + dense CRF"]
     if before and after:
         gain = 100 * (after["miou"] - before["miou"])
@@ -82,13 +66,13 @@ def _tflite_section(out):
         rows.append([
             name,
             f"{report.get('file_size_bytes', 0) / 1e6:.2f}",
-            _percent(report.get("pixel_agreement")),
-            _percent(report.get("miou_reference")),
-            _percent(report.get("miou_tflite")),
+            percent(report.get("pixel_agreement")),
+            percent(report.get("miou_reference")),
+            percent(report.get("miou_tflite")),
             "pass" if report.get("passed") else "FAIL",
         ])
     header = ["quantisation", "size MB", "argmax agreement %", "SavedModel mIoU %", "TFLite mIoU %", "parity"]
-    return "<h2>TFLite parity (v3, LiteRT)</h2>" + _table(header, rows)
+    return "<h2>TFLite parity (v3, LiteRT)</h2>" + html_table(header, rows)
 
 
 def _index_png(path):
@@ -156,10 +140,10 @@ def write_demo_report(out, timings, num_samples=6):
         _tflite_section(out),
         _samples_section(out, num_samples, class_names),
         _figures_section(out, results, class_names),
-        "<h2>Time per step (s)</h2>" + _table(["step", "seconds"], timing_rows),
+        "<h2>Time per step (s)</h2>" + html_table(["step", "seconds"], timing_rows),
     ]
     path = os.path.join(out, "report.html")
     with open(path, "w") as file:
         file.write(f"<!doctype html><html><head><meta charset='utf-8'><title>deeplab_tf demo</title>"
-                   f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
+                   f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
     return path

@@ -7,7 +7,7 @@ from deeplab_tf import visualize
 
 REPORT_FILE = "report.html"
 
-_STYLE = """
+STYLE = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
@@ -41,17 +41,17 @@ def write_report(report_dir, *, title, class_names, metrics, crf_metrics=None, c
     os.makedirs(report_dir, exist_ok=True)
     parts = [f"<h1>{_text(title)}</h1>"]
     if settings:
-        parts.append("<h2>Settings</h2>" + _table(["setting", "value"], [[k, _value(v)] for k, v in settings.items()]))
+        parts.append("<h2>Settings</h2>" + html_table(["setting", "value"], [[k, _value(v)] for k, v in settings.items()]))
     parts.append(_summary(metrics, crf_metrics))
     if runs:
-        parts.append("<h2>All evaluations of this model</h2>" + _runs_table(runs))
+        parts.append("<h2>All evaluations of this model</h2>" + _runshtml_table(runs))
 
     series = {"network": metrics["per_class_iou"]}
     if crf_metrics is not None:
         series["with CRF"] = crf_metrics["per_class_iou"]
     visualize.plot_class_iou(series, class_names, os.path.join(report_dir, "class_iou.png"))
-    rows = [[name] + [_percent(values[i]) for values in series.values()] for i, name in enumerate(class_names)]
-    parts.append("<h2>Per-class IoU</h2>" + _table(["class", *(f"{s} IoU %" for s in series)], rows))
+    rows = [[name] + [percent(values[i]) for values in series.values()] for i, name in enumerate(class_names)]
+    parts.append("<h2>Per-class IoU</h2>" + html_table(["class", *(f"{s} IoU %" for s in series)], rows))
     parts.append('<img src="class_iou.png" alt="per-class IoU">')
 
     if confusion is not None:
@@ -71,7 +71,7 @@ def write_report(report_dir, *, title, class_names, metrics, crf_metrics=None, c
                          '<img src="training_curves.png" alt="training curves">')
 
     page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{_text(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
     path = os.path.join(report_dir, REPORT_FILE)
     with open(path, "w") as file:
         file.write(page)
@@ -79,18 +79,18 @@ def write_report(report_dir, *, title, class_names, metrics, crf_metrics=None, c
 
 
 def _summary(metrics, crf_metrics):
-    rows = [["mIoU %", _percent(metrics["miou"])], ["pixel accuracy %", _percent(metrics["pixel_accuracy"])],
+    rows = [["mIoU %", percent(metrics["miou"])], ["pixel accuracy %", percent(metrics["pixel_accuracy"])],
             ["images", metrics.get("num_images", "")]]
     header = ["", "network"]
     if crf_metrics is not None:
         header.append("with CRF")
-        rows[0].append(_percent(crf_metrics["miou"]))
-        rows[1].append(_percent(crf_metrics["pixel_accuracy"]))
+        rows[0].append(percent(crf_metrics["miou"]))
+        rows[1].append(percent(crf_metrics["pixel_accuracy"]))
         rows[2].append(crf_metrics.get("num_images", ""))
-    return "<h2>Results</h2>" + _table(header, rows)
+    return "<h2>Results</h2>" + html_table(header, rows)
 
 
-def _runs_table(runs):
+def _runshtml_table(runs):
     header = ["file", "output stride", "scales", "flip", "window", "CRF", "images", "mIoU %", "pixel acc. %"]
     rows = []
     for name, result in runs:
@@ -103,10 +103,10 @@ def _runs_table(runs):
             "x".join(map(str, settings.get("window_size") or [])) or "whole image",
             settings.get("crf_backend", "") if result.get("crf") else "no",
             result.get("num_images", ""),
-            _percent(result.get("miou")),
-            _percent(result.get("pixel_accuracy")),
+            percent(result.get("miou")),
+            percent(result.get("pixel_accuracy")),
         ])
-    return _table(header, rows)
+    return html_table(header, rows)
 
 
 def _sample(report_dir, index, sample, class_names):
@@ -121,13 +121,14 @@ def _sample(report_dir, index, sample, class_names):
     return f'<p>{_text(sample.filename)}</p><img src="{name}" alt="{_text(sample.filename)}">'
 
 
-def _table(header, rows):
+def html_table(header, rows):
+    """An HTML table of escaped cells."""
     head = "".join(f"<th>{_text(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_text(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _percent(value):
+def percent(value):
     return "–" if value is None else f"{100 * value:.2f}"
 
 
