@@ -2,6 +2,8 @@
 
     python -m tools.benchmark --flagfile=flags/voc_v3_os16.flags --mode=inference \
         --input_size=513 --batch_size=1 --output=runs/bench/v3_os16.json
+    python -m tools.benchmark --flagfile=flags/voc_v3_os16.flags --mode=train \
+        --input_size=513 --batch_size=4 --output=runs/bench/v3_os16_train.json
 
 Every mode measures the machine's own 4096³ matmul rate in the same run, so that
 speeds are also given as a ratio (model FLOP/s ÷ matmul FLOP/s) that survives a
@@ -15,7 +17,9 @@ from absl import flags, logging
 
 from tools import cli, model_flags
 
-flags.DEFINE_enum("mode", "inference", ["inference", "data", "crf", "tflite"], "What to time.")
+from deeplab_tf.training.config import OPTIMIZERS, TrainConfig
+
+flags.DEFINE_enum("mode", "inference", ["inference", "train", "data", "crf", "tflite"], "What to time.")
 flags.DEFINE_list("input_size", ["513"], "Input (or crop) height[,width].")
 flags.DEFINE_integer("batch_size", 1, "Images per step.")
 flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy.")
@@ -25,6 +29,15 @@ flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
 flags.DEFINE_string("output", None, "Where to write the JSON (also printed).")
 flags.DEFINE_string("dataset_dir_for_data", None, "data mode: a generated dataset (default: generate one).")
 flags.DEFINE_string("tflite_model", None, "tflite mode: the .tflite file to time.")
+# The train mode's step settings, under tools.train's names and defaults (the v3 paper's), so that a
+# recipe flagfile sets both alike. tools.train cannot be imported here: it defines --batch_size,
+# --mixed_precision and --jit_compile as well, and absl refuses a flag defined twice.
+flags.DEFINE_enum("optimizer", TrainConfig.optimizer, list(OPTIMIZERS), "train mode: as tools.train.")
+flags.DEFINE_float("momentum", TrainConfig.momentum, "train mode: as tools.train.")
+flags.DEFINE_float("weight_decay", TrainConfig.weight_decay, "train mode: as tools.train.")
+flags.DEFINE_float("last_layer_lr_multiplier", TrainConfig.last_layer_lr_multiplier, "train mode: as tools.train.")
+flags.DEFINE_bool("fine_tune_batch_norm", TrainConfig.fine_tune_batch_norm, "train mode: as tools.train.")
+flags.DEFINE_bool("upsample_logits", TrainConfig.upsample_logits, "train mode: as tools.train.")
 FLAGS = flags.FLAGS
 
 

@@ -35,6 +35,102 @@ def inference(flags_, input_size):
     }
 
 
+# tools.train's flags that change what one step computes (tools.benchmark defines them alike).
+_TRAIN_STEP_FLAGS = ("optimizer", "momentum", "weight_decay", "last_layer_lr_multiplier",
+                     "fine_tune_batch_norm", "upsample_logits")
+_IGNORED_FRACTION = 0.1
+
+
+def train(flags_, input_size):
+    """One step of tools.train's training (forward, loss, backward, update) on random images and labels."""
+    import keras
+
+    from deeplab_tf.data.info import IGNORE_LABEL
+    from deeplab_tf.models import build_model
+    from deeplab_tf.profile import count_flops
+    from deeplab_tf.training.config import TrainConfig
+    from deeplab_tf.training.schedules import PolyLearningRate
+    from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer
+
+    _policy(flags_)
+    model_config = model_flags.model_config_from_flags()
+    train_config = TrainConfig(
+        dataset_dir="(random tensors)",  # required, but nothing is read
+        batch_size=flags_.batch_size,
+        crop_size=input_size,
+        mixed_precision=flags_.mixed_precision,
+        jit_compile=flags_.jit_compile,
+        **{name: flags_[name].value for name in _TRAIN_STEP_FLAGS},
+    )
+    keras.utils.set_random_seed(0)
+    model = build_model(model_config)
+    configure_batch_norm(model, train_config)
+    # As Trainer: the poly rate follows a step counter the timed function advances.
+    global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    schedule = PolyLearningRate(train_config.base_learning_rate, train_config.train_steps,
+                                train_config.learning_power)
+    optimizer = make_optimizer(train_config, lambda: schedule(global_step))
+    optimizer.build(model.trainable_variables)
+    train_step = TrainStep(model, model_config, train_config, optimizer, ignore_label=IGNORE_LABEL)
+    replica_step = train_step.make_replica_step(flags_.jit_compile)
+
+    @tf.function
+    def step(images, labels):
+        loss = replica_step(images, labels)[0]
+        global_step.assign_add(1)
+        return loss
+
+    images, labels = _random_batch(flags_.batch_size, input_size, model_config.num_classes, IGNORE_LABEL)
+    timing = benchmarking.time_runs(lambda: step(images, labels).numpy(), warmup=flags_.warmup,
+                                    repeats=flags_.repeats)
+    forward_flops = count_flops(model, input_size, flags_.batch_size)
+    return {
+        "model_config": model_config.to_dict(),
+        "train_step": {name: flags_[name].value for name in _TRAIN_STEP_FLAGS},
+        "params": int(model.count_params()),
+        "trainable_params": int(sum(np.prod(v.shape) for v in train_step.trainable_variables)),
+        "ignored_label_fraction": _IGNORED_FRACTION,
+        "flops": _gradient_flops(train_step, images, labels),
+        "forward_flops": forward_flops,
+        "flops_note": "flops: counted by TF's graph profiler on the traced loss-and-gradient graph of one "
+                      "step (training-mode forward, loss, weight decay, backward; a multiply-add counts 2), not "
+                      "estimated as 3x forward. Left out: the optimiser update (a few FLOPs a parameter) and "
+                      "ops the profiler has no count for (resizes); counted though TF prunes it at run time: "
+                      "the first convolution's image gradient (<0.2% of a ResNet-101 step). "
+                      "forward_flops: deeplab_tf.profile."
+                      "count_flops (inference-mode forward) at this batch and crop, for comparison.",
+        "images_per_s": flags_.batch_size / timing["median_s"],
+        **timing,
+    }
+
+
+def _random_batch(batch_size, input_size, num_classes, ignore_label):
+    """Random images in [0, 255) and random labels, a tenth of them `ignore_label`."""
+    shape = (batch_size, *input_size)
+    images = tf.random.stateless_uniform((*shape, 3), (0, 1), 0, 255)
+    labels = tf.random.stateless_uniform(shape, (0, 2), 0, num_classes, dtype=tf.int32)
+    ignored = tf.random.stateless_uniform(shape, (0, 3)) < _IGNORED_FRACTION
+    return images, tf.where(ignored, ignore_label, labels)
+
+
+def _gradient_flops(train_step, images, labels):
+    """FLOPs of `train_step`'s loss and gradients for this batch, from TF's graph profiler.
+
+    Profiled on the traced graph itself, where every shape is static at a fixed
+    batch and crop: it cannot be frozen as `count_flops` does, because training
+    mode assigns variables (BN moving averages, the dropout seed).
+    """
+    from tensorflow.python.util import deprecation
+
+    function = tf.function(lambda x, y: train_step.gradients(x, *train_step.loss_labels(y)))
+    concrete = function.get_concrete_function(tf.TensorSpec.from_tensor(images), tf.TensorSpec.from_tensor(labels))
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    with deprecation.silence():  # the profiler is TF1 API and says so at every op
+        profile = tf.compat.v1.profiler.profile(graph=concrete.graph, options=options)
+    return int(profile.total_float_ops)
+
+
 def data(flags_, input_size):
     """Decode + augmentation + batching throughput of the training input pipeline."""
     import tempfile
@@ -88,4 +184,4 @@ def tflite(flags_, input_size):
                            timed_runs=max(flags_.repeats, 10))
 
 
-MODES = {"inference": inference, "data": data, "crf": crf, "tflite": tflite}
+MODES = {"inference": inference, "train": train, "data": data, "crf": crf, "tflite": tflite}

@@ -1,16 +1,15 @@
 """The DeepLab training loop: `tf.distribute`, resumable checkpoints, NaN stop, TensorBoard.
 
-One training step, on each replica (`strategy.run`), with no host round trip:
-count the labelled pixels of the global batch (an all-reduce), run the network
-and the loss and take the gradients (XLA-compiled where asked), scale the
-classifier's gradients by the last-layer multiplier, and apply SGD with
-momentum (Keras all-reduces the gradients). `steps_per_loop` such steps run in
-one `tf.function` call; the host then reads the losses, a confusion matrix and
-whether any loss was NaN or infinite.
+One training step (`step.TrainStep`), on each replica (`strategy.run`), with no
+host round trip: count the labelled pixels of the global batch (an all-reduce),
+run the network and the loss and take the gradients (XLA-compiled where asked),
+scale the classifier's gradients by the last-layer multiplier, and apply SGD
+with momentum (Keras all-reduces the gradients). `steps_per_loop` such steps
+run in one `tf.function` call; the host then reads the losses, a confusion
+matrix and whether any loss was NaN or infinite.
 """
 
 import dataclasses
-import math
 import os
 import random
 import time
@@ -24,11 +23,12 @@ from deeplab_tf import model_dir as model_dir_lib
 from deeplab_tf.backbones import load_imagenet_weights
 from deeplab_tf.errors import ConfigError, DataError, InputError
 from deeplab_tf.evaluation.metrics import compute_metrics
-from deeplab_tf.models import MultiScaleDeepLab, build_model, multi_scale_outputs
-from deeplab_tf.training import checkpoints, losses, strategy as strategy_lib
+from deeplab_tf.models import build_model
+from deeplab_tf.training import checkpoints, strategy as strategy_lib
 from deeplab_tf.training.callbacks import Callbacks, Progress, TrainResult
 from deeplab_tf.training.schedules import PolyLearningRate
-from deeplab_tf.training.summaries import Summaries, batch_confusion_matrix
+from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer, unique_layers
+from deeplab_tf.training.summaries import Summaries
 
 MODEL_FILE = "model.keras"
 NUM_OVERLAY_IMAGES = 3
@@ -140,89 +140,32 @@ class Trainer:
         return report.num_examples
 
     def _build(self, seed):
-        """Model, optimiser and step counter, created under the strategy."""
+        """Model, optimiser, step counter and the training step, the variables created under the strategy."""
         config = self.config
         keras.utils.set_random_seed(seed)
         with self.strategy.scope():
             model = build_model(self.model_config)
-            layers = _unique_layers(model)
-            for layer in layers:
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    if not config.fine_tune_batch_norm:
-                        layer.trainable = False  # Keras 3 then runs it in inference mode.
-                    elif config.sync_batch_norm:
-                        layer.synchronized = True
+            configure_batch_norm(model, config)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             self.schedule = PolyLearningRate(
                 config.base_learning_rate, config.train_steps, config.learning_power, config.warmup_steps
             )
             # The rate follows the saved global step, so a resumed run continues the schedule.
             learning_rate = lambda: self.schedule(self.step)  # noqa: E731
-            if config.optimizer == "adam":
-                optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=config.momentum)
-            else:
-                optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum)
-            if config.mixed_precision == "mixed_float16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizer = make_optimizer(config, learning_rate)
             self.trainable_variables = list(model.trainable_variables)
             optimizer.build(self.trainable_variables)
         self.model, self.optimizer = model, optimizer
-        self.kernels = [
-            layer.kernel for layer in layers
-            if isinstance(layer, keras.layers.Conv2D) and layer.kernel.trainable
-        ]
-        last = {id(v) for v in _classifier_layer(model).trainable_variables}
-        self.gradient_multipliers = [
-            config.last_layer_lr_multiplier if id(v) in last else 1.0 for v in self.trainable_variables
-        ]
         self.moving_averages = [
-            v for layer in layers if isinstance(layer, keras.layers.BatchNormalization)
+            v for layer in unique_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
             for v in (layer.moving_mean, layer.moving_variance)
         ]
-        self._make_loss_view()
-
-    def _make_loss_view(self):
-        """The logits the loss is taken on: at the label size (v3) or at the network's stride (v2)."""
-        model = self.model
-        if self.config.upsample_logits:
-            view = multi_scale_outputs(model)
-            self.forward = lambda images: tf.nest.flatten(view(images, training=True))
-            return
-        network = model.network if isinstance(model, MultiScaleDeepLab) else model
-        low = keras.Model(network.input, network.get_layer("upsample_logits").input[0], name="logits_at_stride")
-        scales = self.model_config.msc_scales
-        if not scales:
-            self.forward = lambda images: [low(images, training=True)]
-            return
-
-        def forward(images):
-            size = tf.cast(tf.shape(images)[1:3], tf.float32)
-            per_scale = []
-            for scale in scales:
-                scaled = images
-                if scale != 1.0:  # as MultiScaleDeepLab's ScaleImage: ceil(size × scale), bilinear
-                    scaled = tf.image.resize(images, tf.cast(tf.math.ceil(size * scale), tf.int32))
-                per_scale.append(tf.cast(low(scaled, training=True), tf.float32))
-            target = tf.shape(per_scale[0])[1:3]
-            fused = tf.reduce_max(tf.stack([tf.image.resize(l, target) for l in per_scale]), axis=0)
-            return [fused, *per_scale]
-
-        self.forward = forward
-        self._low_network = low
+        self.train_step = TrainStep(model, self.model_config, config, optimizer,
+                                    ignore_label=self.info.ignore_label, num_replicas=self.num_replicas)
+        self.gradient_multipliers = self.train_step.gradient_multipliers
 
     def _label_sizes(self, height, width):
-        """Static (h, w) of each loss output for a crop, None where it is the crop size."""
-        outputs = len(self.model_config.msc_scales) + 1 if self.model_config.msc_scales else 1
-        if self.config.upsample_logits:
-            return [None] * outputs
-        if not self.model_config.msc_scales:
-            low = keras.Model(self.model.input, self.model.get_layer("upsample_logits").input[0])
-            return [tuple(low.compute_output_shape((None, height, width, 3))[1:3])]
-        sizes = []
-        for scale in self.model_config.msc_scales:
-            h, w = math.ceil(height * scale), math.ceil(width * scale)
-            sizes.append(tuple(self._low_network.compute_output_shape((None, h, w, 3))[1:3]))
-        return [sizes[0], *sizes]
+        return self.train_step.label_sizes(height, width)
 
     def _initialise(self):
         config = self.config
@@ -280,42 +223,9 @@ class Trainer:
     # === The step ===
 
     def _make_functions(self):
-        config = self.config
         strategy = self.strategy
         num_classes = self.model_config.num_classes
-        ignore = self.info.ignore_label
-        replicas = self.num_replicas
-        sizes = self._label_sizes(*config.crop_size)
-        check_gradients = config.mixed_precision != "mixed_float16"  # loss scaling skips those steps itself
-
-        def gradients(images, labels_list, counts):
-            with tf.GradientTape() as tape:
-                outputs = self.forward(images)
-                cross_entropy = losses.segmentation_loss(outputs, labels_list, counts, ignore)
-                decay = losses.weight_decay_loss(self.kernels, config.weight_decay) / replicas
-                loss = cross_entropy + decay
-                scaled_loss = self.optimizer.scale_loss(loss)
-            grads = tape.gradient(scaled_loss, self.trainable_variables)
-            finite = tf.math.is_finite(loss)
-            if check_gradients:
-                finite = tf.logical_and(finite, tf.math.is_finite(tf.linalg.global_norm(grads)))
-            predictions = tf.argmax(outputs[0], axis=-1, output_type=tf.int32)
-            confusion = batch_confusion_matrix(labels_list[0], predictions, num_classes, ignore)
-            return loss, cross_entropy, grads, confusion, finite
-
-        jit = self.jit_compile
-        if jit:
-            gradients = tf.function(gradients, jit_compile=True)
-
-        def replica_step(images, labels):
-            labels_list = [labels if s is None else losses.downsample_labels(labels, s) for s in sizes]
-            counts = tf.stack([losses.valid_pixel_count(l, ignore) for l in labels_list])
-            if replicas > 1:
-                counts = tf.distribute.get_replica_context().all_reduce("sum", counts)
-            loss, cross_entropy, grads, confusion, finite = gradients(images, labels_list, counts)
-            grads = [g * m if m != 1.0 else g for g, m in zip(grads, self.gradient_multipliers)]
-            self.optimizer.apply(grads, self.trainable_variables)
-            return loss, cross_entropy, confusion, tf.cast(tf.logical_not(finite), tf.int32)
+        replica_step = self.train_step.make_replica_step(self.jit_compile)
 
         def reduce(value):
             return strategy.reduce("sum", value, axis=None)
@@ -560,18 +470,3 @@ def _steps_to_next_event(step, config):
 
 def _next_multiple(step, every):
     return (step // every + 1) * every
-
-
-def _unique_layers(model):
-    seen, layers = set(), []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if id(layer) not in seen:
-            seen.add(id(layer))
-            layers.append(layer)
-    return layers
-
-
-def _classifier_layer(model):
-    """The last layers the papers' learning-rate multiplier applies to: v3's 1×1 classifier, v2's ASPP-L."""
-    network = model.network if isinstance(model, MultiScaleDeepLab) else model
-    return network.get_layer("classifier" if model.model_config.variant == "v3" else "aspp_l")

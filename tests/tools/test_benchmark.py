@@ -1,6 +1,7 @@
 """tools.benchmark runs on a tiny model and writes the contract's JSON."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -19,6 +20,30 @@ def test_inference_mode_writes_utilisation(tmp_path):
     assert report["min_s"] <= report["median_s"] <= report["max_s"]
     assert report["utilization"] == report["flops"] / report["median_s"] / report["matmul_flops_per_s"]
     assert report["model_config"]["backbone"] == "resnet18"
+
+
+def test_train_mode_times_the_training_step(tmp_path):
+    output = tmp_path / "train.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.benchmark", "--mode=train", "--backbone=resnet18", "--num_classes=3",
+         "--input_size=64", "--batch_size=2", "--repeats=1", "--warmup=1", f"--output={output}"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(output.read_text())
+    for key in ("median_s", "min_s", "max_s", "times_s", "flops", "forward_flops", "flops_note",
+                "images_per_s", "matmul_flops_per_s", "utilization"):
+        assert key in report, key
+    assert len(report["times_s"]) == 1
+    # The counted gradient graph: forward and backward, about 3× the forward pass.
+    assert 2 * report["forward_flops"] < report["flops"] < 4 * report["forward_flops"]
+    assert math.isfinite(report["utilization"]) and report["utilization"] > 0
+    assert report["images_per_s"] > 0
+    assert report["images_per_s"] == 2 / report["median_s"]
+    # tools.train's defaults, the v3 paper's step.
+    assert report["train_step"] == {"optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-4,
+                                    "last_layer_lr_multiplier": 1.0, "fine_tune_batch_norm": True,
+                                    "upsample_logits": True}
 
 
 def test_tflite_mode_needs_a_model():
