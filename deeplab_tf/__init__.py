@@ -1,6 +1,7 @@
 """deeplab_tf: DeepLab v2 and v3 semantic segmentation in Keras 3 on TensorFlow 2."""
 
 from deeplab_tf.backbones import build_backbone, load_imagenet_weights, unit_rates
+from deeplab_tf.batch_norm_folding import fold_batch_norms
 from deeplab_tf.config import ModelConfig
 from deeplab_tf.errors import ConfigError, DataError, InputError
 from deeplab_tf import model_dir
@@ -15,6 +16,7 @@ __all__ = [
     "MultiScaleDeepLab",
     "build_backbone",
     "build_model",
+    "fold_batch_norms",
     "load_imagenet_weights",
     "multi_scale_outputs",
     "rebuild",

@@ -53,14 +53,26 @@ def latest_checkpoint(model_dir):
     return tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
 
 
-def load_model(path, output_stride=None):
+def load_model(path, output_stride=None, fold_batch_norm=False):
     """A trained model from a model directory or a `.keras` file.
 
     Args:
         path: a model directory written by the trainer, or a `.keras` file.
         output_stride: run the network at another output stride than it was
             trained at (ASPP rates follow; the weights are the same).
+        fold_batch_norm: return the inference form, each BatchNormalization
+            folded into its convolution (`deeplab_tf.fold_batch_norms`): the
+            same outputs, faster, not trainable.
     """
+    model = _load(path, output_stride)
+    if fold_batch_norm and not model.fold_batch_norm:
+        from deeplab_tf.batch_norm_folding import fold_batch_norms
+
+        model = fold_batch_norms(model)
+    return model
+
+
+def _load(path, output_stride):
     if str(path).endswith(".keras"):
         if not os.path.isfile(path):
             raise InputError(f"model: no such file: {path}")

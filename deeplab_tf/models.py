@@ -20,6 +20,8 @@ class DeepLab(keras.Model):
 
     Args:
         config: a `deeplab_tf.ModelConfig` or its dict.
+        fold_batch_norm: the inference form, BatchNormalization folded into the
+            convolutions; make it with `deeplab_tf.fold_batch_norms(model)`.
 
     Example:
     ```python
@@ -28,13 +30,13 @@ class DeepLab(keras.Model):
     ```
     """
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, fold_batch_norm=False, **kwargs):
         if isinstance(config, dict):
             config = ModelConfig.from_dict(config)
         kwargs.setdefault("name", f"deeplab_{config.variant}_{config.backbone}")
 
         # === Layers ===
-        backbone = AtrousResNet(config, name="backbone")
+        backbone = AtrousResNet(config, fold_batch_norm=fold_batch_norm, name="backbone")
         if config.variant == "v3":
             head = [
                 ASPP(
@@ -43,6 +45,7 @@ class DeepLab(keras.Model):
                     image_pooling=config.image_pooling,
                     batch_norm_decay=config.batch_norm_decay,
                     dropout_rate=config.dropout_rate,
+                    fold_batch_norm=fold_batch_norm,
                     name="aspp",
                 ),
                 keras.layers.Conv2D(config.num_classes, 1, name="classifier"),
@@ -61,10 +64,11 @@ class DeepLab(keras.Model):
 
         # === Config ===
         self.model_config = config
+        self.fold_batch_norm = fold_batch_norm
         self.backbone = backbone
 
     def get_config(self):
-        return {"config": self.model_config.to_dict(), "name": self.name, "trainable": self.trainable}
+        return _model_config_dict(self)
 
     @classmethod
     def from_config(cls, config):
@@ -81,15 +85,16 @@ class MultiScaleDeepLab(keras.Model):
 
     Args:
         config: a `ModelConfig` whose `msc_scales` is non-empty, e.g. (1, 0.75, 0.5).
+        fold_batch_norm: the inference form (see `DeepLab`).
     """
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, fold_batch_norm=False, **kwargs):
         if isinstance(config, dict):
             config = ModelConfig.from_dict(config)
         kwargs.setdefault("name", f"deeplab_{config.variant}_{config.backbone}_msc")
 
         # === Layers ===
-        network = DeepLab(config, name="network")
+        network = DeepLab(config, fold_batch_norm=fold_batch_norm, name="network")
 
         # === Functional Model ===
         images = keras.Input(shape=(None, None, 3), name="image")
@@ -104,22 +109,27 @@ class MultiScaleDeepLab(keras.Model):
 
         # === Config ===
         self.model_config = config
+        self.fold_batch_norm = fold_batch_norm
         self.network = network
         self.backbone = network.backbone
 
     def get_config(self):
-        return {"config": self.model_config.to_dict(), "name": self.name, "trainable": self.trainable}
+        return _model_config_dict(self)
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
 
-def build_model(config):
-    """The DeepLab network of `config` (MSC-wrapped when `config.msc_scales`)."""
+def build_model(config, fold_batch_norm=False):
+    """The DeepLab network of `config` (MSC-wrapped when `config.msc_scales`).
+
+    `fold_batch_norm=True` builds the inference form that
+    `deeplab_tf.fold_batch_norms` fills with weights.
+    """
     if config.msc_scales:
-        return MultiScaleDeepLab(config)
-    return DeepLab(config)
+        return MultiScaleDeepLab(config, fold_batch_norm=fold_batch_norm)
+    return DeepLab(config, fold_batch_norm=fold_batch_norm)
 
 
 def multi_scale_outputs(model):
@@ -147,9 +157,18 @@ def rebuild(model, **changes):
         config = config.with_output_stride(changes.pop("output_stride"))
     if changes:
         config = ModelConfig.from_dict({**config.to_dict(), **changes})
-    rebuilt = build_model(config)
+    rebuilt = build_model(config, fold_batch_norm=model.fold_batch_norm)
     rebuilt.set_weights(model.get_weights())
     return rebuilt
+
+
+def _model_config_dict(model):
+    return {
+        "config": model.model_config.to_dict(),
+        "fold_batch_norm": model.fold_batch_norm,
+        "name": model.name,
+        "trainable": model.trainable,
+    }
 
 
 def _tag(scale):

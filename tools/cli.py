@@ -65,6 +65,20 @@ def run(main, flag_for_field=None):
     app.run(guarded, flags_parser=parse_flags)
 
 
+def assume_frozen_weights():
+    """Lets oneDNN keep each convolution's weights reordered between calls (inference tools only).
+
+    With `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1` TensorFlow's oneDNN convolutions
+    reorder their weights into the blocked layout the fast kernels need once,
+    instead of on every call (the README's Performance section measures it). The
+    cache never learns of a later weight change, so only a process whose
+    weights are loaded before the first convolution runs and never change
+    (evaluate, predict, the inference benchmark) may call this, before that
+    first convolution; a training process must not. A value the user set wins.
+    """
+    os.environ.setdefault("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "1")
+
+
 def parse_size(flag_name, values):
     """(height, width) from a list flag holding 1 or 2 positive integers."""
     try:

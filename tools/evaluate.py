@@ -93,6 +93,7 @@ def _progress(done, total, filename):
 def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.assume_frozen_weights()
     from deeplab_tf import model_dir as model_dir_lib
     from deeplab_tf.config import ModelConfig
     from deeplab_tf.data import eval_pipeline, read_split
@@ -116,7 +117,7 @@ def main(argv):
     examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=info.num_classes),
                              pad_to=pad_to, ignore_label=info.ignore_label)
     checkpoint, step = _checkpoint_facts(FLAGS.model_dir)
-    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=output_stride)
+    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=output_stride, fold_batch_norm=True)
     logging.info("evaluating %s at output stride %d on %s %s (%s)", checkpoint, test_config.output_stride,
                  name, FLAGS.eval_split, settings)
     result = evaluator.evaluate(

@@ -72,7 +72,7 @@ def main(argv):
     from deeplab_tf.export import export_saved_model
 
     tf.get_logger().setLevel("WARNING")  # the SavedModel writer's INFO lines
-    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=FLAGS.output_stride)
+    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=FLAGS.output_stride, fold_batch_norm=True)
     facts = _export_facts(FLAGS.model_dir)
     facts["output_stride"] = model.model_config.output_stride
 

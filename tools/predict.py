@@ -44,7 +44,7 @@ def _load_model(path):
     if not (is_model_dir or path.endswith(".keras")):
         raise cli.UsageError(f"--model: {path} is not a model directory (model_config.json), "
                              "a .keras file or a SavedModel (saved_model.pb)")
-    model = model_dir_lib.load_model(path, output_stride=FLAGS.output_stride)
+    model = model_dir_lib.load_model(path, output_stride=FLAGS.output_stride, fold_batch_norm=True)
     return model, _class_names(path) if is_model_dir else None
 
 
@@ -64,6 +64,7 @@ def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     import numpy as np
+    cli.assume_frozen_weights()
     import tensorflow as tf
     from PIL import Image
 

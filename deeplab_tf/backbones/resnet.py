@@ -30,6 +30,9 @@ class AtrousResNet(keras.Model):
         config: a `deeplab_tf.ModelConfig` (or its dict); the backbone reads
             `backbone`, `output_stride`, `multi_grid`, `num_cascaded_blocks`,
             `batch_norm_decay`.
+        fold_batch_norm: build the inference form, where every convolution has
+            a bias and no BatchNormalization follows it (weights from
+            `deeplab_tf.fold_batch_norms`); for inference and export only.
 
     Example:
     ```python
@@ -38,20 +41,22 @@ class AtrousResNet(keras.Model):
     ```
     """
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, fold_batch_norm=False, **kwargs):
         if isinstance(config, dict):
             config = ModelConfig.from_dict(config)
         kwargs.setdefault("name", f"{config.backbone}_os{config.output_stride}")
+        norm = _Normalization(config, fold_batch_norm)
 
         # === Functional Model ===
         images = keras.Input(shape=(None, None, 3), name="image")
         x = ImageNetNormalization(name="preprocess")(images)
-        x = _stem(x, config)
+        x = _stem(x, config, norm)
         for block in block_plan(config):
             for unit, rate in enumerate(block.unit_rates):
                 x = _residual_unit(
                     x,
                     config,
+                    norm,
                     filters=block.filters,
                     stride=block.stride if unit == 0 else 1,
                     rate=rate,
@@ -61,10 +66,16 @@ class AtrousResNet(keras.Model):
 
         # === Config ===
         self.model_config = config
+        self.fold_batch_norm = fold_batch_norm
         self.output_stride = config.output_stride
 
     def get_config(self):
-        return {"config": self.model_config.to_dict(), "name": self.name, "trainable": self.trainable}
+        return {
+            "config": self.model_config.to_dict(),
+            "fold_batch_norm": self.fold_batch_norm,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -76,46 +87,60 @@ def build_backbone(config):
     return AtrousResNet(config)
 
 
-def _batch_norm(config, name):
-    return keras.layers.BatchNormalization(
-        momentum=config.batch_norm_decay, epsilon=BACKBONE_BN_EPSILON, name=name
-    )
+class _Normalization:
+    """The BatchNormalization after each convolution, or nothing in the folded form."""
+
+    def __init__(self, config, folded):
+        self.config = config
+        self.folded = folded
+
+    def conv_bias(self, bias):
+        # A folded BatchNormalization leaves its shift in the convolution's bias.
+        return bias or self.folded
+
+    def __call__(self, x, name):
+        if self.folded:
+            return x
+        return keras.layers.BatchNormalization(
+            momentum=self.config.batch_norm_decay, epsilon=BACKBONE_BN_EPSILON, name=name
+        )(x)
 
 
-def _stem(x, config):
-    bias = config.unit_type == "bottleneck"
+def _stem(x, config, norm):
+    bias = norm.conv_bias(config.unit_type == "bottleneck")
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = keras.layers.Conv2D(64, 7, strides=2, use_bias=bias, name="conv1_conv")(x)
-    x = _batch_norm(config, "conv1_bn")(x)
+    x = norm(x, "conv1_bn")
     x = keras.layers.Activation("relu", name="conv1_relu")(x)
     x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
     return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
 
-def _residual_unit(x, config, *, filters, stride, rate, name):
+def _residual_unit(x, config, norm, *, filters, stride, rate, name):
     bottleneck = config.unit_type == "bottleneck"
+    bias = norm.conv_bias(bottleneck)
     out_filters = 4 * filters if bottleneck else filters
     shortcut = x
     if stride != 1 or x.shape[-1] != out_filters:
-        shortcut = conv2d(out_filters, 1, strides=stride, use_bias=bottleneck, name=f"{name}_0_conv")(x)
-        shortcut = _batch_norm(config, f"{name}_0_bn")(shortcut)
+        shortcut = conv2d(out_filters, 1, strides=stride, use_bias=bias, name=f"{name}_0_conv")(x)
+        shortcut = norm(shortcut, f"{name}_0_bn")
 
     if bottleneck:
         # keras.applications puts the stride on the first 1×1 convolution.
         x = conv2d(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
-        x = _batch_norm(config, f"{name}_1_bn")(x)
+        x = norm(x, f"{name}_1_bn")
         x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
         x = conv2d(filters, 3, rate=rate, name=f"{name}_2_conv")(x)
-        x = _batch_norm(config, f"{name}_2_bn")(x)
+        x = norm(x, f"{name}_2_bn")
         x = keras.layers.Activation("relu", name=f"{name}_2_relu")(x)
         x = conv2d(out_filters, 1, name=f"{name}_3_conv")(x)
-        x = _batch_norm(config, f"{name}_3_bn")(x)
+        x = norm(x, f"{name}_3_bn")
     else:
-        x = conv2d(filters, 3, strides=stride, rate=rate, use_bias=False, name=f"{name}_1_conv")(x)
-        x = _batch_norm(config, f"{name}_1_bn")(x)
+        x = conv2d(filters, 3, strides=stride, rate=rate, use_bias=bias, name=f"{name}_1_conv")(x)
+        x = norm(x, f"{name}_1_bn")
         x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
-        x = conv2d(filters, 3, rate=rate, use_bias=False, name=f"{name}_2_conv")(x)
-        x = _batch_norm(config, f"{name}_2_bn")(x)
+        x = conv2d(filters, 3, rate=rate, use_bias=bias, name=f"{name}_2_conv")(x)
+        x = norm(x, f"{name}_2_bn")
 
     x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     return keras.layers.Activation("relu", name=f"{name}_out")(x)

@@ -6,7 +6,7 @@ https://arxiv.org/abs/1706.05587, §3.3.
 
 import keras
 
-from deeplab_tf.layers import ResizeToMatch, conv2d
+from deeplab_tf.layers import conv2d
 
 HEAD_BN_EPSILON = 1e-5
 
@@ -17,8 +17,8 @@ class ASPP(keras.layers.Layer):
 
     Branches, each `filters` channels with BatchNormalization and ReLU: a 1×1
     convolution; one 3×3 convolution per atrous rate; and, with
-    `image_pooling`, global average pooling → 1×1 conv → BN → ReLU, bilinearly
-    upsampled to the feature size. They are concatenated, projected by a 1×1
+    `image_pooling`, global average pooling → 1×1 conv → BN → ReLU, broadcast
+    to the feature size (what bilinear upsampling of a 1×1 map gives). They are concatenated, projected by a 1×1
     convolution with BN and ReLU, and dropped out in training. The pooling
     branch reads the feature size at run time, so any input size works, and at
     batch size 1 its BN sees one value per channel (use frozen BN there, as the
@@ -30,6 +30,8 @@ class ASPP(keras.layers.Layer):
         image_pooling: add the image-level branch.
         batch_norm_decay: moving-average decay of the BN layers.
         dropout_rate: dropout after the projection (0.1).
+        fold_batch_norm: the inference form: biased convolutions and no
+            BatchNormalization (weights from `deeplab_tf.fold_batch_norms`).
 
     Example:
     ```python
@@ -45,6 +47,7 @@ class ASPP(keras.layers.Layer):
         image_pooling=True,
         batch_norm_decay=0.9997,
         dropout_rate=0.1,
+        fold_batch_norm=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -53,15 +56,20 @@ class ASPP(keras.layers.Layer):
         self.image_pooling = image_pooling
         self.batch_norm_decay = batch_norm_decay
         self.dropout_rate = dropout_rate
+        self.fold_batch_norm = fold_batch_norm
 
         # === Layers ===
         def batch_norm(name):
+            if fold_batch_norm:
+                return keras.layers.Identity(name=name, dtype=self.dtype_policy)
             return keras.layers.BatchNormalization(
                 momentum=batch_norm_decay, epsilon=HEAD_BN_EPSILON, name=name, dtype=self.dtype_policy
             )
 
         def conv(kernel_size, rate, name):
-            return conv2d(filters, kernel_size, rate=rate, use_bias=False, name=name, dtype=self.dtype_policy)
+            return conv2d(
+                filters, kernel_size, rate=rate, use_bias=fold_batch_norm, name=name, dtype=self.dtype_policy
+            )
 
         # One attribute per sublayer: `tf.train.Checkpoint` does not see layers held in lists.
         self.conv1x1 = conv(1, 1, "aspp_conv1x1")
@@ -73,7 +81,6 @@ class ASPP(keras.layers.Layer):
             self.pool = keras.layers.GlobalAveragePooling2D(keepdims=True, dtype=self.dtype_policy)
             self.pool_conv = conv(1, 1, "image_pooling_conv")
             self.pool_bn = batch_norm("image_pooling_bn")
-            self.pool_upsample = ResizeToMatch(name="image_pooling_upsample", dtype=self.dtype_policy)
         self.concat = keras.layers.Concatenate(dtype=self.dtype_policy)
         self.projection = conv(1, 1, "aspp_projection")
         self.projection_bn = batch_norm("aspp_projection_bn")
@@ -109,7 +116,9 @@ class ASPP(keras.layers.Layer):
         if self.image_pooling:
             pooled = self.pool(features)
             pooled = keras.ops.relu(self.pool_bn(self.pool_conv(pooled), training=training))
-            outputs.append(self.pool_upsample([pooled, features]))
+            # Bilinear upsampling of a 1×1 map is a broadcast; broadcasting also keeps
+            # XLA's gradient of a bfloat16 resize (which it refuses) out of the graph.
+            outputs.append(keras.ops.broadcast_to(pooled, keras.ops.shape(outputs[0])))
         x = self.concat(outputs)
         x = keras.ops.relu(self.projection_bn(self.projection(x), training=training))
         return self.dropout(x, training=training)
@@ -125,4 +134,5 @@ class ASPP(keras.layers.Layer):
             "image_pooling": self.image_pooling,
             "batch_norm_decay": self.batch_norm_decay,
             "dropout_rate": self.dropout_rate,
+            "fold_batch_norm": self.fold_batch_norm,
         }
