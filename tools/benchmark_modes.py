@@ -1,5 +1,7 @@
 """The timed workloads of tools.benchmark, one function per --mode."""
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -15,20 +17,32 @@ def _policy(flags_):
         keras.mixed_precision.set_global_policy(flags_.mixed_precision)
 
 
+def _paired_timing(flags_, run):
+    """`run` timed in turns with the matmul of the run's precision (see `paired_utilization`)."""
+    dtype = "bfloat16" if flags_.mixed_precision == "mixed_bfloat16" else "float32"
+    return benchmarking.time_against_matmul(run, dtype=dtype, warmup=flags_.warmup, repeats=flags_.repeats)
+
+
 def inference(flags_, input_size):
-    """Forward pass of the network at a fixed size, inference mode."""
+    """Forward pass of the network at a fixed size, inference mode, as tools.evaluate runs it."""
+    from deeplab_tf.batch_norm_folding import fold_batch_norms
     from deeplab_tf.models import build_model
     from deeplab_tf.profile import count_flops
 
     _policy(flags_)
     config = model_flags.model_config_from_flags()
     model = build_model(config)
+    # FLOPs of the network as published (BN counted), whichever form is timed.
+    flops = count_flops(model, input_size, flags_.batch_size)
+    if flags_.fold_batch_norm:
+        model = fold_batch_norms(model)
     images = tf.random.stateless_uniform((flags_.batch_size, *input_size, 3), (0, 1), 0, 255)
     forward = tf.function(lambda x: model(x, training=False), jit_compile=flags_.jit_compile)
-    timing = benchmarking.time_runs(lambda: forward(images).numpy(), warmup=flags_.warmup, repeats=flags_.repeats)
-    flops = count_flops(model, input_size, flags_.batch_size)
+    timing = _paired_timing(flags_, lambda: forward(images).numpy())
     return {
         "model_config": config.to_dict(),
+        "fold_batch_norm": flags_.fold_batch_norm,
+        "assume_frozen_weights": os.environ.get("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS") == "1",
         "flops": flops,
         "images_per_s": flags_.batch_size / timing["median_s"],
         **timing,
@@ -81,8 +95,7 @@ def train(flags_, input_size):
         return loss
 
     images, labels = _random_batch(flags_.batch_size, input_size, model_config.num_classes, IGNORE_LABEL)
-    timing = benchmarking.time_runs(lambda: step(images, labels).numpy(), warmup=flags_.warmup,
-                                    repeats=flags_.repeats)
+    timing = _paired_timing(flags_, lambda: step(images, labels).numpy())
     forward_flops = count_flops(model, input_size, flags_.batch_size)
     return {
         "model_config": model_config.to_dict(),

@@ -2,8 +2,11 @@
 
 import json
 import math
+import statistics
 import subprocess
 import sys
+
+import pytest
 
 
 def test_inference_mode_writes_utilisation(tmp_path):
@@ -18,7 +21,14 @@ def test_inference_mode_writes_utilisation(tmp_path):
     for key in ("median_s", "flops", "matmul_flops_per_s", "utilization"):
         assert report[key] > 0, key
     assert report["min_s"] <= report["median_s"] <= report["max_s"]
-    assert report["utilization"] == report["flops"] / report["median_s"] / report["matmul_flops_per_s"]
+    # Each timed run is paired with the matmul timed just before it; utilisation is the median pair.
+    matmul_flops = 2 * report["matmul_size"] ** 3
+    ratios = [(report["flops"] / run) / (matmul_flops / matmul)
+              for run, matmul in zip(report["times_s"], report["matmul_s"])]
+    assert len(ratios) == 2 and report["utilization"] == pytest.approx(statistics.median(ratios))
+    assert report["utilization_vs_best_matmul"] == pytest.approx(
+        report["flops"] / report["median_s"] / report["matmul_flops_per_s"])
+    assert report["fold_batch_norm"] and report["assume_frozen_weights"]
     assert report["model_config"]["backbone"] == "resnet18"
 
 
