@@ -24,15 +24,15 @@ def fold_batch_norms(model):
         model: a `DeepLab` or `MultiScaleDeepLab` (not already folded).
 
     Returns:
-        A new model of the same class, built with `fold_batch_norm=True`, under
-        the current Keras dtype policy.
+        A new model of the same class and dtype policy (e.g. mixed_bfloat16),
+        built with `fold_batch_norm=True`.
     """
     if not isinstance(model, (DeepLab, MultiScaleDeepLab)):
         raise InputError(f"fold_batch_norms: needs a DeepLab model, got {type(model).__name__}")
     if model.fold_batch_norm:
         raise InputError(f"fold_batch_norms: {model.name} is already folded")
     originals = {layer.name: layer for layer in _all_layers(model)}
-    folded = build_model(model.model_config, fold_batch_norm=True)
+    folded = _build_folded(model)
     used = set()
     for layer in _all_layers(folded):
         if not layer.weights:
@@ -49,6 +49,16 @@ def fold_batch_norms(model):
     if left:
         raise InputError(f"fold_batch_norms: no convolution before BatchNormalization {left}")
     return folded
+
+
+def _build_folded(model):
+    # Layers take the global policy when they are made: make them under the model's.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(model.dtype_policy)
+    try:
+        return build_model(model.model_config, fold_batch_norm=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _batch_norm_name(conv_name):

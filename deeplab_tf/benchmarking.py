@@ -32,7 +32,7 @@ def _summary(times):
     }
 
 
-def time_against_matmul(run, *, dtype="float32", warmup=2, repeats=5, size=4096):
+def time_against_matmul(run, *, dtype="float32", warmup=2, repeats=5, size=4096, beside=None):
     """Times `run()` in turns with a size³ `tf.matmul`, each run beside its own matmul.
 
     The machines are shared: other jobs and the host's clock change how fast
@@ -40,26 +40,45 @@ def time_against_matmul(run, *, dtype="float32", warmup=2, repeats=5, size=4096)
     a matmul timed just before it lets `paired_utilization` compare the two
     under the same conditions, run by run.
 
+    Args:
+        run: the callable to time; it must block until its work is done.
+        dtype: the matmul's dtype, the precision `run` computes in.
+        warmup: untimed turns first.
+        repeats: timed turns.
+        size: the matmul's size.
+        beside: optional {name: callable} timed in the same turns, for
+            comparisons run by run (e.g. the float32 network beside the
+            bfloat16 one).
+
     Returns:
         `time_runs`' dict for `run`, plus `matmul_s` (the matmul time paired
-        with each run), `matmul_size` and `matmul_dtype`.
+        with each run), `matmul_size`, `matmul_dtype` and, with `beside`,
+        `beside`: {name: `time_runs`' dict}.
     """
-    matmul = _matmul(dtype, size)
+    runs = {"matmul": _matmul(dtype, size), "run": run, **(beside or {})}
     for _ in range(warmup):
-        matmul()
-        run()
-    runs, matmuls = [], []
+        for function in runs.values():
+            function()
+    times = {name: [] for name in runs}
     for _ in range(repeats):
-        matmuls.append(time_runs(matmul, warmup=0, repeats=1)["median_s"])
-        runs.append(time_runs(run, warmup=0, repeats=1)["median_s"])
-    return {**_summary(runs), "matmul_s": matmuls, "matmul_size": size, "matmul_dtype": dtype}
+        for name, function in runs.items():
+            times[name].append(time_runs(function, warmup=0, repeats=1)["median_s"])
+    result = {**_summary(times.pop("run")), "matmul_s": times.pop("matmul"), "matmul_size": size,
+              "matmul_dtype": dtype}
+    if beside:
+        result["beside"] = {name: _summary(values) for name, values in times.items()}
+    return result
+
+
+def paired_ratio(numerators, denominators):
+    """Median over turns of numerator time ÷ denominator time (e.g. float32 ÷ bfloat16: the speed-up)."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators))
 
 
 def paired_utilization(flops, timing):
     """Median over a `time_against_matmul` timing's pairs of (flops / run time) ÷ matmul FLOP/s."""
     matmul_flops = 2.0 * timing["matmul_size"] ** 3
-    ratios = [(flops / run) / (matmul_flops / matmul) for run, matmul in zip(timing["times_s"], timing["matmul_s"])]
-    return statistics.median(ratios)
+    return paired_ratio(timing["matmul_s"], timing["times_s"]) * flops / matmul_flops
 
 
 def matmul_flops_per_second(dtype="float32", size=4096, repeats=5):

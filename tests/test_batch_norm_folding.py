@@ -69,6 +69,17 @@ def test_folded_model_saves_loads_and_switches_output_stride(tmp_path):
     assert at_os8.fold_batch_norm and at_os8.model_config.output_stride == 8
 
 
+def test_folded_model_keeps_the_mixed_precision_policy():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_model(CONFIGS["v3_basic"])
+    finally:
+        keras.config.set_dtype_policy("float32")
+    folded = fold_batch_norms(model)
+    assert folded.get_layer("classifier").dtype_policy.name == "mixed_bfloat16"
+    assert folded.backbone.get_layer("conv1_conv").compute_dtype == "bfloat16"
+
+
 def test_refuses_what_it_cannot_fold():
     folded = fold_batch_norms(build_model(CONFIGS["v3_basic"]))
     with pytest.raises(InputError, match="already folded"):

@@ -37,6 +37,10 @@ flags.DEFINE_string("output", None, "Where to write the JSON (also printed).")
 flags.DEFINE_string("dataset_dir_for_data", None, "data mode: a generated dataset (default: generate one).")
 flags.DEFINE_string("tflite_model", None, "tflite mode: the .tflite file to time.")
 flags.DEFINE_bool("fold_batch_norm", True, "inference mode: fold BN into the convolutions, as tools.evaluate.")
+flags.DEFINE_string("model_dir", None, "inference mode: time a trained model (its config and weights) "
+                    "instead of random weights from the model flags.")
+flags.DEFINE_string("agreement_images", None, "inference mode with --mixed_precision: a glob of JPEG/PNG "
+                    "images on which to measure argmax agreement with float32 (default: the timed input).")
 flags.DEFINE_bool("assume_frozen_weights", True,
                   "inference mode: let oneDNN keep reordered weights between calls, as tools.evaluate.")
 # The train mode's step settings, under tools.train's names and defaults (the v3 paper's), so that a

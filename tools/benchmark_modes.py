@@ -17,36 +17,106 @@ def _policy(flags_):
         keras.mixed_precision.set_global_policy(flags_.mixed_precision)
 
 
-def _paired_timing(flags_, run):
+def _paired_timing(flags_, run, beside=None):
     """`run` timed in turns with the matmul of the run's precision (see `paired_utilization`)."""
     dtype = "bfloat16" if flags_.mixed_precision == "mixed_bfloat16" else "float32"
-    return benchmarking.time_against_matmul(run, dtype=dtype, warmup=flags_.warmup, repeats=flags_.repeats)
+    return benchmarking.time_against_matmul(run, dtype=dtype, warmup=flags_.warmup, repeats=flags_.repeats,
+                                            beside=beside)
 
 
 def inference(flags_, input_size):
-    """Forward pass of the network at a fixed size, inference mode, as tools.evaluate runs it."""
-    from deeplab_tf.batch_norm_folding import fold_batch_norms
-    from deeplab_tf.models import build_model
+    """Forward pass of the network at a fixed size, inference mode, as tools.evaluate runs it.
+
+    Under --mixed_precision the float32 network with the same weights runs in
+    the same turns, giving the speed-up run by run and the two networks'
+    argmax agreement (on --agreement_images, or on the timed input).
+    """
     from deeplab_tf.profile import count_flops
 
-    _policy(flags_)
-    config = model_flags.model_config_from_flags()
-    model = build_model(config)
+    reference, config = _float32_network(flags_)
     # FLOPs of the network as published (BN counted), whichever form is timed.
-    flops = count_flops(model, input_size, flags_.batch_size)
+    flops = count_flops(reference, input_size, flags_.batch_size)
+    networks = {"float32": reference}
+    if flags_.mixed_precision != "none":
+        networks[flags_.mixed_precision] = _with_policy(reference, flags_.mixed_precision)
     if flags_.fold_batch_norm:
-        model = fold_batch_norms(model)
+        from deeplab_tf.batch_norm_folding import fold_batch_norms
+
+        networks = {name: fold_batch_norms(network) for name, network in networks.items()}
+    forwards = {name: tf.function(lambda x, network=network: network(x, training=False),
+                                  jit_compile=flags_.jit_compile)
+                for name, network in networks.items()}
     images = tf.random.stateless_uniform((flags_.batch_size, *input_size, 3), (0, 1), 0, 255)
-    forward = tf.function(lambda x: model(x, training=False), jit_compile=flags_.jit_compile)
-    timing = _paired_timing(flags_, lambda: forward(images).numpy())
-    return {
+    timed = list(forwards)[-1]
+    beside = {"float32": lambda: forwards["float32"](images).numpy()} if timed != "float32" else None
+    timing = _paired_timing(flags_, lambda: forwards[timed](images).numpy(), beside=beside)
+    result = {
         "model_config": config.to_dict(),
+        "model_dir": flags_.model_dir,
         "fold_batch_norm": flags_.fold_batch_norm,
         "assume_frozen_weights": os.environ.get("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS") == "1",
         "flops": flops,
         "images_per_s": flags_.batch_size / timing["median_s"],
         **timing,
     }
+    if beside:
+        result["speedup_over_float32"] = benchmarking.paired_ratio(timing["beside"]["float32"]["times_s"],
+                                                                   timing["times_s"])
+        result.update(_argmax_agreement(forwards["float32"], forwards[timed], flags_.agreement_images, images))
+    return result
+
+
+def _float32_network(flags_):
+    """(float32 network, its ModelConfig): trained weights from --model_dir, or random ones."""
+    import keras
+
+    from deeplab_tf import model_dir as model_dir_lib
+    from deeplab_tf.models import build_model
+
+    keras.mixed_precision.set_global_policy("float32")
+    if flags_.model_dir:
+        network = model_dir_lib.load_model(flags_.model_dir)
+        return network, network.model_config
+    config = model_flags.model_config_from_flags()
+    return build_model(config), config
+
+
+def _with_policy(network, policy):
+    """The same network and weights under a Keras dtype policy (e.g. mixed_bfloat16)."""
+    import keras
+
+    from deeplab_tf.models import build_model
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        copy = build_model(network.model_config)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    copy.set_weights(network.get_weights())
+    return copy
+
+
+def _argmax_agreement(reference, other, pattern, timed_images):
+    """Fraction of pixels whose argmax class the two forwards agree on."""
+    import glob
+
+    from PIL import Image
+
+    if pattern:
+        paths = sorted(glob.glob(pattern))
+        if not paths:
+            raise UsageError(f"--agreement_images: no file matches {pattern}")
+        batches = [np.asarray(Image.open(path).convert("RGB"), np.float32)[None] for path in paths]
+    else:
+        paths, batches = [], [timed_images]
+    agree = total = 0
+    for batch in batches:
+        expected = tf.argmax(reference(batch), axis=-1)
+        actual = tf.argmax(tf.cast(other(batch), tf.float32), axis=-1)
+        agree += int(tf.reduce_sum(tf.cast(expected == actual, tf.int64)))
+        total += int(tf.size(expected))
+    return {"argmax_agreement_with_float32": agree / total,
+            "agreement_on": f"{len(paths)} images matching {pattern}" if paths else "the timed random input"}
 
 
 # tools.train's flags that change what one step computes (tools.benchmark defines them alike).

@@ -6,7 +6,9 @@ import statistics
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 
 def test_inference_mode_writes_utilisation(tmp_path):
@@ -30,6 +32,27 @@ def test_inference_mode_writes_utilisation(tmp_path):
         report["flops"] / report["median_s"] / report["matmul_flops_per_s"])
     assert report["fold_batch_norm"] and report["assume_frozen_weights"]
     assert report["model_config"]["backbone"] == "resnet18"
+
+
+def test_bfloat16_inference_is_compared_with_float32_in_the_same_turns(tmp_path):
+    rng = np.random.default_rng(0)
+    for index, size in enumerate([(64, 64), (48, 80)]):
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / f"image_{index}.jpg")
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.benchmark", "--mode=inference", "--backbone=resnet18",
+         "--num_classes=3", "--input_size=64", "--repeats=2", "--warmup=1", "--mixed_precision=mixed_bfloat16",
+         f"--agreement_images={tmp_path / 'image_*.jpg'}", f"--output={output}"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(output.read_text())
+    assert report["matmul_dtype"] == "bfloat16"
+    float32_times = report["beside"]["float32"]["times_s"]
+    speedups = [slow / fast for slow, fast in zip(float32_times, report["times_s"])]
+    assert len(speedups) == 2 and report["speedup_over_float32"] == pytest.approx(statistics.median(speedups))
+    assert 0.9 <= report["argmax_agreement_with_float32"] <= 1.0
+    assert report["agreement_on"].startswith("2 images")
 
 
 def test_train_mode_times_the_training_step(tmp_path):

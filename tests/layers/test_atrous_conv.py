@@ -1,0 +1,38 @@
+"""AtrousConv2D: one native dilated convolution, sliced over input channels for bfloat16 on CPU."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from deeplab_tf.layers import AtrousConv2D
+from deeplab_tf.layers.atrous_conv import CPU_BFLOAT16_SLICE
+
+
+def _conv_ops(layer, inputs):
+    graph = tf.function(layer).get_concrete_function(inputs).graph
+    return [op.type for op in graph.get_operations() if op.type == "Conv2D"]
+
+
+@pytest.mark.parametrize("channels", [CPU_BFLOAT16_SLICE, 2 * CPU_BFLOAT16_SLICE + 64])
+def test_bfloat16_slices_agree_with_float32(channels):
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(1, 9, 11, channels)).astype("float32")
+    reference = AtrousConv2D(8, 3, dilation_rate=4, padding="same")
+    expected = reference(features).numpy()
+    sliced = AtrousConv2D(8, 3, dilation_rate=4, padding="same", dtype="mixed_bfloat16")
+    sliced.build(features.shape)
+    sliced.set_weights(reference.get_weights())
+    actual = sliced(features).numpy().astype("float32")
+    # bfloat16 keeps 8 bits of mantissa: about 1% of the output's scale.
+    assert np.abs(actual - expected).max() < 0.03 * np.abs(expected).max()
+    bf16_inputs = tf.cast(features, tf.bfloat16)
+    expected_convs = -(-channels // CPU_BFLOAT16_SLICE)
+    assert len(_conv_ops(sliced, bf16_inputs)) == expected_convs
+    assert len(_conv_ops(reference, features)) == 1  # float32 is never sliced
+
+
+def test_dilation_goes_to_the_conv_op_not_space_to_batch():
+    layer = AtrousConv2D(4, 3, dilation_rate=6, padding="same")
+    graph = tf.function(layer).get_concrete_function(tf.zeros((1, 13, 13, 3))).graph
+    types = {op.type for op in graph.get_operations()}
+    assert "Conv2D" in types and "SpaceToBatchND" not in types
