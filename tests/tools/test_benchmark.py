@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tools import benchmark_table
 
-def test_inference_mode_writes_utilisation(tmp_path):
+
+def test_inference_mode_writes_utilisation(tmp_path, capsys):
     output = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "tools.benchmark", "--mode=inference", "--backbone=resnet18",
@@ -32,6 +34,11 @@ def test_inference_mode_writes_utilisation(tmp_path):
         report["flops"] / report["median_s"] / report["matmul_flops_per_s"])
     assert report["fold_batch_norm"] and report["assume_frozen_weights"]
     assert report["model_config"]["backbone"] == "resnet18"
+    assert report["machine"]["cpu_count"] >= 1
+
+    assert benchmark_table.main([str(output)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].startswith("| inference: v3 R-18 OS16, 64×64, batch 1, float32 | ")
 
 
 def test_bfloat16_inference_is_compared_with_float32_in_the_same_turns(tmp_path):
