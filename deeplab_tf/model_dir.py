@@ -53,7 +53,7 @@ def latest_checkpoint(model_dir):
     return tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
 
 
-def load_model(path, output_stride=None, fold_batch_norm=False):
+def load_model(path, output_stride=None, fold_batch_norm=False, dtype_policy=None):
     """A trained model from a model directory or a `.keras` file.
 
     Args:
@@ -63,13 +63,28 @@ def load_model(path, output_stride=None, fold_batch_norm=False):
         fold_batch_norm: return the inference form, each BatchNormalization
             folded into its convolution (`deeplab_tf.fold_batch_norms`): the
             same outputs, faster, not trainable.
+        dtype_policy: run the network under this Keras policy, e.g.
+            "mixed_bfloat16" (float32 weights, bfloat16 computation).
     """
     model = _load(path, output_stride)
+    if dtype_policy and dtype_policy != model.dtype_policy.name:
+        model = _with_policy(model, dtype_policy)
     if fold_batch_norm and not model.fold_batch_norm:
         from deeplab_tf.batch_norm_folding import fold_batch_norms
 
         model = fold_batch_norms(model)
     return model
+
+
+def _with_policy(model, dtype_policy):
+    from deeplab_tf.models import rebuild
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy)
+    try:
+        return rebuild(model)  # the same weights in layers made under the policy
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _load(path, output_stride):

@@ -117,7 +117,8 @@ def main(argv):
     examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=info.num_classes),
                              pad_to=pad_to, ignore_label=info.ignore_label)
     checkpoint, step = _checkpoint_facts(FLAGS.model_dir)
-    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=output_stride, fold_batch_norm=True)
+    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=output_stride, fold_batch_norm=True,
+                                     dtype_policy=FLAGS.inference_precision)
     logging.info("evaluating %s at output stride %d on %s %s (%s)", checkpoint, test_config.output_stride,
                  name, FLAGS.eval_split, settings)
     result = evaluator.evaluate(
@@ -134,6 +135,7 @@ def main(argv):
         "dataset_dir": directory,
         "eval_split": FLAGS.eval_split,
         "output_stride": test_config.output_stride,
+        "inference_precision": FLAGS.inference_precision,
         "trained_output_stride": config.output_stride,
         "atrous_rates": list(test_config.atrous_rates),
         **settings.to_dict(),

@@ -63,6 +63,9 @@ def main(argv):
     fixed_size = inference_flags.int_sizes("fixed_input_size")
     export_dir = FLAGS.export_dir.rstrip("/") or "/"
     _check_export_dir(export_dir)
+    if FLAGS.inference_precision != "float32":
+        raise cli.UsageError("--inference_precision: exports are float32 (TFLite converts from them; "
+                             "see tools.convert_tflite for float16 and int8)")
     if FLAGS.crf:
         logging.info("--crf: the dense CRF is not part of the graph; tools.predict --crf applies it afterwards")
 

@@ -36,6 +36,8 @@ def _load_model(path):
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         if FLAGS.output_stride:
             raise cli.UsageError("--output_stride: a SavedModel's output stride is fixed at export")
+        if FLAGS.inference_precision != "float32":
+            raise cli.UsageError("--inference_precision: a SavedModel's precision is fixed at export")
         from deeplab_tf.export.saved_model import read_export_info
 
         dataset = read_export_info(path).get("dataset") or {}
@@ -44,7 +46,8 @@ def _load_model(path):
     if not (is_model_dir or path.endswith(".keras")):
         raise cli.UsageError(f"--model: {path} is not a model directory (model_config.json), "
                              "a .keras file or a SavedModel (saved_model.pb)")
-    model = model_dir_lib.load_model(path, output_stride=FLAGS.output_stride, fold_batch_norm=True)
+    model = model_dir_lib.load_model(path, output_stride=FLAGS.output_stride, fold_batch_norm=True,
+                                     dtype_policy=FLAGS.inference_precision)
     return model, _class_names(path) if is_model_dir else None
 
 

@@ -75,6 +75,22 @@ def test_default_run_writes_the_contract_metrics(run_dir):
     assert "triangle" in table and "mIoU" in table and f"{100 * metrics['miou']:.2f}" in table
 
 
+def test_bfloat16_inference_counts_the_same_pixels_and_mostly_agrees(run_dir, tmp_path):
+    directory, _ = run_dir
+    for precision in ("float32", "mixed_bfloat16"):
+        result = _run(f"--model_dir={directory}", f"--inference_precision={precision}",
+                      f"--output_name=metrics_{precision}.json")
+        assert result.returncode == 0, result.stderr
+    float32, bfloat16 = (_read(os.path.join(directory, "eval", f"metrics_{p}.json"))
+                         for p in ("float32", "mixed_bfloat16"))
+    assert bfloat16["settings"]["inference_precision"] == "mixed_bfloat16"
+    confusion32, confusion16 = (np.asarray(m["confusion_matrix"]) for m in (float32, bfloat16))
+    assert confusion16.sum() == confusion32.sum()
+    # Pixels predicted as each class: the two precisions differ only at a few near-ties.
+    moved = np.abs(confusion16.sum(0) - confusion32.sum(0)).sum() / confusion32.sum()
+    assert moved < 0.05
+
+
 def test_os8_multi_scale_flip_and_crf_with_report_in_named_files(run_dir):
     directory, data = run_dir
     result = _run(f"--model_dir={directory}", "--dataset=synthetic", f"--dataset_dir={data}",
