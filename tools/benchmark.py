@@ -26,7 +26,7 @@ from tools import cli, model_flags
 
 from deeplab_tf.training.config import OPTIMIZERS, TrainConfig
 
-flags.DEFINE_enum("mode", "inference", ["inference", "train", "data", "crf", "tflite"], "What to time.")
+flags.DEFINE_enum("mode", "inference", ["inference", "multiscale", "train", "data", "crf", "tflite"], "What to time.")
 flags.DEFINE_list("input_size", ["513"], "Input (or crop) height[,width].")
 flags.DEFINE_integer("batch_size", 1, "Images per step.")
 flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy.")
@@ -36,13 +36,17 @@ flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
 flags.DEFINE_string("output", None, "Where to write the JSON (also printed).")
 flags.DEFINE_string("dataset_dir_for_data", None, "data mode: a generated dataset (default: generate one).")
 flags.DEFINE_string("tflite_model", None, "tflite mode: the .tflite file to time.")
-flags.DEFINE_bool("fold_batch_norm", True, "inference mode: fold BN into the convolutions, as tools.evaluate.")
-flags.DEFINE_string("model_dir", None, "inference mode: time a trained model (its config and weights) "
+flags.DEFINE_bool("fold_batch_norm", True, "inference modes: fold BN into the convolutions, as tools.evaluate.")
+# evaluate's names for the test-time passes, so that its command lines carry over.
+flags.DEFINE_list("eval_scales", ["0.5", "0.75", "1.0", "1.25", "1.5", "1.75"],
+                  "multiscale mode: image scales (default: the v3 paper's).")
+flags.DEFINE_bool("flip", True, "multiscale mode: also the left-right flipped image at every scale.")
+flags.DEFINE_string("model_dir", None, "inference modes: time a trained model (its config and weights) "
                     "instead of random weights from the model flags.")
 flags.DEFINE_string("agreement_images", None, "inference mode with --mixed_precision: a glob of JPEG/PNG "
                     "images on which to measure argmax agreement with float32 (default: the timed input).")
 flags.DEFINE_bool("assume_frozen_weights", True,
-                  "inference mode: let oneDNN keep reordered weights between calls, as tools.evaluate.")
+                  "inference modes: let oneDNN keep reordered weights between calls, as tools.evaluate.")
 # The train mode's step settings, under tools.train's names and defaults (the v3 paper's), so that a
 # recipe flagfile sets both alike. tools.train cannot be imported here: it defines --batch_size,
 # --mixed_precision and --jit_compile as well, and absl refuses a flag defined twice.
@@ -60,7 +64,7 @@ def main(argv):
     if FLAGS.batch_size < 1:
         raise cli.UsageError(f"--batch_size: must be positive, got {FLAGS.batch_size}")
     input_size = cli.parse_size("input_size", FLAGS.input_size)
-    if FLAGS.mode == "inference" and FLAGS.assume_frozen_weights:
+    if FLAGS.mode in ("inference", "multiscale") and FLAGS.assume_frozen_weights:
         cli.assume_frozen_weights()
     from deeplab_tf import benchmarking
     from tools.benchmark_modes import MODES

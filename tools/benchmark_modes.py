@@ -66,6 +66,49 @@ def inference(flags_, input_size):
     return result
 
 
+def multiscale(flags_, input_size):
+    """Multi-scale (+ flip) inference, as tools.evaluate runs it, beside one plain pass in the same turns.
+
+    `flops` sums the network's FLOPs over every pass (each scale's own size,
+    twice with flip); `cost_over_single_pass` (time, run by run) against
+    `flops_over_single_pass` says whether the passes cost more than their work.
+    """
+    from deeplab_tf.evaluation.inference import InferenceSettings, predict_probabilities, scaled_size
+    from deeplab_tf.profile import count_flops
+
+    settings = InferenceSettings(scales=[float(v) for v in flags_.eval_scales], flip=flags_.flip)
+    network, config = _float32_network(flags_)
+    single_flops = count_flops(network, input_size, flags_.batch_size)
+    flops = 0
+    for scale in settings.scales:
+        size = [int(v) for v in scaled_size(tf.constant(input_size), scale).numpy()]
+        flops += count_flops(network, size, flags_.batch_size) * (2 if settings.flip else 1)
+    if flags_.mixed_precision != "none":
+        network = _with_policy(network, flags_.mixed_precision)
+    if flags_.fold_batch_norm:
+        from deeplab_tf.batch_norm_folding import fold_batch_norms
+
+        network = fold_batch_norms(network)
+    images = tf.random.stateless_uniform((flags_.batch_size, *input_size, 3), (0, 1), 0, 255)
+    passes = tf.function(lambda x: predict_probabilities(network, x, settings))
+    single = tf.function(lambda x: predict_probabilities(network, x, InferenceSettings()))
+    timing = _paired_timing(flags_, lambda: passes(images).numpy(), beside={"single_pass": lambda: single(images).numpy()})
+    return {
+        "model_config": config.to_dict(),
+        "model_dir": flags_.model_dir,
+        "fold_batch_norm": flags_.fold_batch_norm,
+        "assume_frozen_weights": os.environ.get("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS") == "1",
+        **settings.to_dict(),
+        "num_passes": settings.num_passes,
+        "flops": flops,
+        "single_pass_flops": single_flops,
+        "flops_over_single_pass": flops / single_flops,
+        "cost_over_single_pass": benchmarking.paired_ratio(timing["times_s"], timing["beside"]["single_pass"]["times_s"]),
+        "images_per_s": flags_.batch_size / timing["median_s"],
+        **timing,
+    }
+
+
 def _float32_network(flags_):
     """(float32 network, its ModelConfig): trained weights from --model_dir, or random ones."""
     import keras
@@ -267,4 +310,4 @@ def tflite(flags_, input_size):
                            timed_runs=max(flags_.repeats, 10))
 
 
-MODES = {"inference": inference, "train": train, "data": data, "crf": crf, "tflite": tflite}
+MODES = {"inference": inference, "multiscale": multiscale, "train": train, "data": data, "crf": crf, "tflite": tflite}

@@ -18,13 +18,17 @@ def describe(result):
     network = f"{config['variant']} {config['backbone'].replace('resnet', 'R-')} OS{config['output_stride']}"
     precision = {"none": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[result["mixed_precision"]]
     words = [f"{mode}: {network}", f"{size}, batch {result['batch_size']}", precision]
-    if mode == "inference":
+    if mode in ("inference", "multiscale"):
         if not result.get("fold_batch_norm"):
             words.append("BN not folded")
         if not result.get("assume_frozen_weights"):
             words.append("weights reordered every call")
         if result.get("model_dir"):
             words.append(f"trained ({result['model_dir']})")
+    if mode == "multiscale":
+        words.append(f"{len(result['eval_scales'])} scales{' + flip' if result['flip'] else ''}: "
+                     f"{result['cost_over_single_pass']:.1f}× the time of one pass for "
+                     f"{result['flops_over_single_pass']:.1f}× its FLOPs")
     if result.get("jit_compile"):
         words.append("XLA")
     return ", ".join(words)

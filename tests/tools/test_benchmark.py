@@ -62,6 +62,24 @@ def test_bfloat16_inference_is_compared_with_float32_in_the_same_turns(tmp_path)
     assert report["agreement_on"].startswith("2 images")
 
 
+def test_multiscale_mode_compares_the_passes_with_one(tmp_path):
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.benchmark", "--mode=multiscale", "--backbone=resnet18", "--num_classes=3",
+         "--input_size=64", "--eval_scales=0.5,1.0", "--flip", "--repeats=2", "--warmup=1", f"--output={output}"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(output.read_text())
+    assert report["num_passes"] == 4 and report["eval_scales"] == [0.5, 1.0] and report["flip"]
+    # Two passes at 64² and two at 32²: about 2 × (1 + 1/4) the FLOPs of one pass.
+    assert report["flops_over_single_pass"] == pytest.approx(2.5, rel=0.1)
+    single = report["beside"]["single_pass"]["times_s"]
+    costs = [run / one for run, one in zip(report["times_s"], single)]
+    assert report["cost_over_single_pass"] == pytest.approx(statistics.median(costs))
+    assert "2 scales + flip" in benchmark_table.describe(report)
+
+
 def test_train_mode_times_the_training_step(tmp_path):
     output = tmp_path / "train.json"
     result = subprocess.run(
