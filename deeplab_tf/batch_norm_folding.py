@@ -32,7 +32,7 @@ def fold_batch_norms(model):
     if model.fold_batch_norm:
         raise InputError(f"fold_batch_norms: {model.name} is already folded")
     originals = {layer.name: layer for layer in _all_layers(model)}
-    folded = _build_folded(model)
+    folded = build_model(model.model_config, fold_batch_norm=True, dtype_policy=model.dtype_policy)
     used = set()
     for layer in _all_layers(folded):
         if not layer.weights:
@@ -49,16 +49,6 @@ def fold_batch_norms(model):
     if left:
         raise InputError(f"fold_batch_norms: no convolution before BatchNormalization {left}")
     return folded
-
-
-def _build_folded(model):
-    # Layers take the global policy when they are made: make them under the model's.
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(model.dtype_policy)
-    try:
-        return build_model(model.model_config, fold_batch_norm=True)
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _batch_norm_name(conv_name):

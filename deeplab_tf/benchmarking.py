@@ -104,12 +104,13 @@ def machine_facts():
     """What a benchmark JSON records about where it ran."""
     cpus = tf.config.list_physical_devices("CPU")
     gpus = tf.config.list_physical_devices("GPU")
+    cpuinfo = _cpuinfo()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "platform": platform.platform(),
-        "processor": _cpu_model() or platform.processor() or platform.machine(),
+        "processor": _cpu_model(cpuinfo) or platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "cpu_features": _cpu_features(),
+        "cpu_features": _cpu_features(cpuinfo),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "cpu_devices": len(cpus),
@@ -126,16 +127,16 @@ def _cpuinfo():
         return ""
 
 
-def _cpu_model():
-    for line in _cpuinfo().splitlines():
+def _cpu_model(cpuinfo):
+    for line in cpuinfo.splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return None
 
 
-def _cpu_features():
+def _cpu_features(cpuinfo):
     """The CPU features that decide convolution speed here (AVX-512, AMX), as /proc/cpuinfo lists them."""
-    for line in _cpuinfo().splitlines():
+    for line in cpuinfo.splitlines():
         if line.startswith("flags"):
             present = set(line.split(":", 1)[1].split())
             return [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8") if name in present]

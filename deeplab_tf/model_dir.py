@@ -68,23 +68,14 @@ def load_model(path, output_stride=None, fold_batch_norm=False, dtype_policy=Non
     """
     model = _load(path, output_stride)
     if dtype_policy and dtype_policy != model.dtype_policy.name:
-        model = _with_policy(model, dtype_policy)
+        from deeplab_tf.models import rebuild
+
+        model = rebuild(model, dtype_policy=dtype_policy)
     if fold_batch_norm and not model.fold_batch_norm:
         from deeplab_tf.batch_norm_folding import fold_batch_norms
 
         model = fold_batch_norms(model)
     return model
-
-
-def _with_policy(model, dtype_policy):
-    from deeplab_tf.models import rebuild
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype_policy)
-    try:
-        return rebuild(model)  # the same weights in layers made under the policy
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def _load(path, output_stride):

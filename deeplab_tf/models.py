@@ -121,15 +121,24 @@ class MultiScaleDeepLab(keras.Model):
         return cls(**config)
 
 
-def build_model(config, fold_batch_norm=False):
+def build_model(config, fold_batch_norm=False, dtype_policy=None):
     """The DeepLab network of `config` (MSC-wrapped when `config.msc_scales`).
 
     `fold_batch_norm=True` builds the inference form that
-    `deeplab_tf.fold_batch_norms` fills with weights.
+    `deeplab_tf.fold_batch_norms` fills with weights. `dtype_policy` (e.g.
+    "mixed_bfloat16") is the Keras policy its layers are made under; None
+    takes the global one.
     """
-    if config.msc_scales:
-        return MultiScaleDeepLab(config, fold_batch_norm=fold_batch_norm)
-    return DeepLab(config, fold_batch_norm=fold_batch_norm)
+    model_class = MultiScaleDeepLab if config.msc_scales else DeepLab
+    if dtype_policy is None:
+        return model_class(config, fold_batch_norm=fold_batch_norm)
+    # Layers take the global policy when they are made.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy)
+    try:
+        return model_class(config, fold_batch_norm=fold_batch_norm)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def multi_scale_outputs(model):
@@ -145,19 +154,21 @@ def multi_scale_outputs(model):
     return keras.Model(model.input, [model.output, *scales], name=f"{model.name}_outputs")
 
 
-def rebuild(model, **changes):
+def rebuild(model, dtype_policy=None, **changes):
     """The same weights in a network with other settings, e.g. `output_stride=8`.
 
     A change of output stride rescales the ASPP rates with it (v3's test-time
     OS16 → OS8 switch); other `ModelConfig` fields are replaced as given.
     Weight shapes do not depend on stride or rates, so every weight carries over.
+    `dtype_policy` makes the new layers under that Keras policy (e.g. to run
+    float32-trained weights in mixed_bfloat16); None takes the global one.
     """
     config = model.model_config
     if "output_stride" in changes:
         config = config.with_output_stride(changes.pop("output_stride"))
     if changes:
         config = ModelConfig.from_dict({**config.to_dict(), **changes})
-    rebuilt = build_model(config, fold_batch_norm=model.fold_batch_norm)
+    rebuilt = build_model(config, fold_batch_norm=model.fold_batch_norm, dtype_policy=dtype_policy)
     rebuilt.set_weights(model.get_weights())
     return rebuilt
 

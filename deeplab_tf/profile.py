@@ -20,10 +20,15 @@ def count_flops(model, input_size, batch_size=1):
     spec = tf.TensorSpec([batch_size, height, width, 3], tf.float32)
     function = tf.function(lambda images: model(images, training=False))
     frozen = convert_variables_to_constants_v2(function.get_concrete_function(spec))
+    return graph_flops(frozen.graph)
+
+
+def graph_flops(graph):
+    """FLOPs of one run of a `tf.Graph` whose shapes are all static, from TF's graph profiler."""
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     with deprecation.silence():  # the profiler is TF1 API and says so at every op
-        profile = tf.compat.v1.profiler.profile(graph=frozen.graph, options=options)
+        profile = tf.compat.v1.profiler.profile(graph=graph, options=options)
     return int(profile.total_float_ops)
 
 

@@ -36,13 +36,8 @@ def inference(flags_, input_size):
     reference, config = _float32_network(flags_)
     # FLOPs of the network as published (BN counted), whichever form is timed.
     flops = count_flops(reference, input_size, flags_.batch_size)
-    networks = {"float32": reference}
-    if flags_.mixed_precision != "none":
-        networks[flags_.mixed_precision] = _with_policy(reference, flags_.mixed_precision)
-    if flags_.fold_batch_norm:
-        from deeplab_tf.batch_norm_folding import fold_batch_norms
-
-        networks = {name: fold_batch_norms(network) for name, network in networks.items()}
+    policies = ["float32"] + ([flags_.mixed_precision] if flags_.mixed_precision != "none" else [])
+    networks = {policy: _as_evaluated(flags_, reference, policy) for policy in policies}
     forwards = {name: tf.function(lambda x, network=network: network(x, training=False),
                                   jit_compile=flags_.jit_compile)
                 for name, network in networks.items()}
@@ -51,10 +46,7 @@ def inference(flags_, input_size):
     beside = {"float32": lambda: forwards["float32"](images).numpy()} if timed != "float32" else None
     timing = _paired_timing(flags_, lambda: forwards[timed](images).numpy(), beside=beside)
     result = {
-        "model_config": config.to_dict(),
-        "model_dir": flags_.model_dir,
-        "fold_batch_norm": flags_.fold_batch_norm,
-        "assume_frozen_weights": os.environ.get("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS") == "1",
+        **_inference_facts(flags_, config),
         "flops": flops,
         "images_per_s": flags_.batch_size / timing["median_s"],
         **timing,
@@ -83,21 +75,14 @@ def multiscale(flags_, input_size):
     for scale in settings.scales:
         size = [int(v) for v in scaled_size(tf.constant(input_size), scale).numpy()]
         flops += count_flops(network, size, flags_.batch_size) * (2 if settings.flip else 1)
-    if flags_.mixed_precision != "none":
-        network = _with_policy(network, flags_.mixed_precision)
-    if flags_.fold_batch_norm:
-        from deeplab_tf.batch_norm_folding import fold_batch_norms
-
-        network = fold_batch_norms(network)
+    policy = "float32" if flags_.mixed_precision == "none" else flags_.mixed_precision
+    network = _as_evaluated(flags_, network, policy)
     images = tf.random.stateless_uniform((flags_.batch_size, *input_size, 3), (0, 1), 0, 255)
     passes = tf.function(lambda x: predict_probabilities(network, x, settings))
     single = tf.function(lambda x: predict_probabilities(network, x, InferenceSettings()))
     timing = _paired_timing(flags_, lambda: passes(images).numpy(), beside={"single_pass": lambda: single(images).numpy()})
     return {
-        "model_config": config.to_dict(),
-        "model_dir": flags_.model_dir,
-        "fold_batch_norm": flags_.fold_batch_norm,
-        "assume_frozen_weights": os.environ.get("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS") == "1",
+        **_inference_facts(flags_, config),
         **settings.to_dict(),
         "num_passes": settings.num_passes,
         "flops": flops,
@@ -111,32 +96,33 @@ def multiscale(flags_, input_size):
 
 def _float32_network(flags_):
     """(float32 network, its ModelConfig): trained weights from --model_dir, or random ones."""
-    import keras
-
     from deeplab_tf import model_dir as model_dir_lib
     from deeplab_tf.models import build_model
 
-    keras.mixed_precision.set_global_policy("float32")
     if flags_.model_dir:
-        network = model_dir_lib.load_model(flags_.model_dir)
+        network = model_dir_lib.load_model(flags_.model_dir, dtype_policy="float32")
         return network, network.model_config
     config = model_flags.model_config_from_flags()
-    return build_model(config), config
+    return build_model(config, dtype_policy="float32"), config
 
 
-def _with_policy(network, policy):
-    """The same network and weights under a Keras dtype policy (e.g. mixed_bfloat16)."""
-    import keras
+def _as_evaluated(flags_, network, policy):
+    """`network`'s weights as tools.evaluate runs them: under `policy`, BN folded unless --nofold_batch_norm."""
+    from deeplab_tf.batch_norm_folding import fold_batch_norms
+    from deeplab_tf.models import rebuild
 
-    from deeplab_tf.models import build_model
+    if policy != network.dtype_policy.name:
+        network = rebuild(network, dtype_policy=policy)
+    return fold_batch_norms(network) if flags_.fold_batch_norm else network
 
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        copy = build_model(network.model_config)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    copy.set_weights(network.get_weights())
-    return copy
+
+def _inference_facts(flags_, config):
+    return {
+        "model_config": config.to_dict(),
+        "model_dir": flags_.model_dir,
+        "fold_batch_norm": flags_.fold_batch_norm,
+        "assume_frozen_weights": os.environ.get("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS") == "1",
+    }
 
 
 def _argmax_agreement(reference, other, pattern, timed_images):
@@ -246,15 +232,11 @@ def _gradient_flops(train_step, images, labels):
     batch and crop: it cannot be frozen as `count_flops` does, because training
     mode assigns variables (BN moving averages, the dropout seed).
     """
-    from tensorflow.python.util import deprecation
+    from deeplab_tf.profile import graph_flops
 
     function = tf.function(lambda x, y: train_step.gradients(x, *train_step.loss_labels(y)))
     concrete = function.get_concrete_function(tf.TensorSpec.from_tensor(images), tf.TensorSpec.from_tensor(labels))
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    with deprecation.silence():  # the profiler is TF1 API and says so at every op
-        profile = tf.compat.v1.profiler.profile(graph=concrete.graph, options=options)
-    return int(profile.total_float_ops)
+    return graph_flops(concrete.graph)
 
 
 def data(flags_, input_size):

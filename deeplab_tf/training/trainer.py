@@ -153,8 +153,7 @@ class Trainer:
             # The rate follows the saved global step, so a resumed run continues the schedule.
             learning_rate = lambda: self.schedule(self.step)  # noqa: E731
             optimizer = make_optimizer(config, learning_rate)
-            self.trainable_variables = list(model.trainable_variables)
-            optimizer.build(self.trainable_variables)
+            optimizer.build(model.trainable_variables)
         self.model, self.optimizer = model, optimizer
         self.moving_averages = [
             v for layer in unique_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
@@ -162,10 +161,6 @@ class Trainer:
         ]
         self.train_step = TrainStep(model, self.model_config, config, optimizer,
                                     ignore_label=self.info.ignore_label, num_replicas=self.num_replicas)
-        self.gradient_multipliers = self.train_step.gradient_multipliers
-
-    def _label_sizes(self, height, width):
-        return self.train_step.label_sizes(height, width)
 
     def _initialise(self):
         config = self.config

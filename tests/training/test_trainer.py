@@ -94,10 +94,10 @@ def test_v2_msc_with_downsampled_labels_frozen_bn_and_classifier_multiplier(tiny
     # The loss terms: the fused logits and each scale, at the network's stride, so 64 → 8, 48 → 6, 32 → 4.
     trainer._check_settings()
     trainer._build(0)
-    assert trainer._label_sizes(64, 64) == [(8, 8), (8, 8), (6, 6), (4, 4)]
+    assert trainer.train_step.label_sizes(64, 64) == [(8, 8), (8, 8), (6, 6), (4, 4)]
     assert all(not layer.trainable for layer in trainer.model.backbone.layers if "bn" in layer.name)
-    assert sorted(set(trainer.gradient_multipliers)) == [1.0, 10.0]
-    assert sum(m == 10.0 for m in trainer.gradient_multipliers) == 8  # 4 ASPP-L kernels and biases
+    assert sorted(set(trainer.train_step.gradient_multipliers)) == [1.0, 10.0]
+    assert sum(m == 10.0 for m in trainer.train_step.gradient_multipliers) == 8  # 4 ASPP-L kernels and biases
 
     result = Trainer(str(tmp_path / "v2"), V2_MSC, config, callbacks=recorder).run()
     assert result.step == 2 and np.isfinite(result.loss)
