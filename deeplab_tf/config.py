@@ -27,8 +27,32 @@ def default_atrous_rates(variant, output_stride):
     return _V2_RATES if variant == "v2" else _V3_RATES[output_stride]
 
 
+class DictConfig:
+    """Dict and JSON forms of a dataclass config; unknown fields are a `ConfigError` naming the first."""
+
+    KIND = "config"  # how errors name it
+
+    def to_dict(self):
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown {cls.KIND} field; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(DictConfig):
     """Everything that defines a DeepLab network; validated when made.
 
     Args:
@@ -50,6 +74,8 @@ class ModelConfig:
         batch_norm_decay: moving-average decay of every BatchNormalization.
         dropout_rate: dropout after the v3 projection (training only).
     """
+
+    KIND = "model config"
 
     variant: str = "v3"
     backbone: str = "resnet101"
@@ -140,23 +166,6 @@ class ModelConfig:
             rates = self.atrous_rates  # ASPP-L's rates are defined for OS8 only.
         return dataclasses.replace(self, output_stride=output_stride, atrous_rates=rates)
 
-    def to_dict(self):
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown model config field; known: {sorted(known)}")
-        return cls(**values)
-
-    def to_json(self):
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text):
-        return cls.from_dict(json.loads(text))
 
 
 def _plain(value):

@@ -1,8 +1,8 @@
 """The typed training configuration (data, schedule, optimiser, BN, checkpoints) and its validation."""
 
 import dataclasses
-import json
 
+from deeplab_tf.config import DictConfig
 from deeplab_tf.errors import ConfigError
 
 MIXED_PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
@@ -11,7 +11,7 @@ INIT_SCOPES = ("all", "backbone")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """How a DeepLab network is trained; validated when made.
 
     The defaults are DeepLab v3's PASCAL VOC recipe (v3 paper §4): crop 513,
@@ -69,6 +69,8 @@ class TrainConfig:
         seed: seeds weights, dropout and the data pipeline; None draws one.
         jit_compile: XLA-compile the forward/backward pass; None: on when a GPU is there.
     """
+
+    KIND = "training config"
 
     dataset: str = "voc2012"
     dataset_dir: str = None
@@ -184,23 +186,6 @@ class TrainConfig:
                 f"use a multiple of {num_replicas}",
             )
 
-    def to_dict(self):
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(unknown[0], f"unknown training config field; known: {sorted(known)}")
-        return cls(**values)
-
-    def to_json(self):
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-
-def _plain(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _positive_int(field, value):
