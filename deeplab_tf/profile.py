@@ -5,7 +5,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 from tensorflow.python.util import deprecation
 
-from deeplab_tf.backbones import build_backbone, unit_rates
+from deeplab_tf.backbones import build_backbone, conv_rates, unit_rates
 from deeplab_tf.models import build_model
 
 
@@ -49,4 +49,5 @@ def model_info(config, input_size):
         "output_stride": config.output_stride,
         "feature_size": feature_size(config, input_size),
         "unit_rates": unit_rates(config),
+        "conv_rates": conv_rates(config),
     }

@@ -26,6 +26,17 @@ class AtrousResNet(keras.Model):
     bias-free convolutions. A shortcut is projected only where the unit changes
     the shape, so cascaded blocks 5–7 have identity shortcuts.
 
+    A basic unit strides on its first 3×3 convolution, as in He et al. (and
+    torchvision's ResNet-18/34). Where output stride replaces that stride with
+    dilation, the convolution keeps the rate of the grid it reads (the
+    previous block's) and only the second 3×3 takes the doubled rate
+    (`BlockSpec.entry_rate`). So the OS8 network sampled at every second pixel
+    is the OS16 network, which is what switching output stride at test time
+    assumes (README, Evaluation). Official DeepLab's `lite_bottleneck` reaches
+    the same identity by moving the stride to the unit's last 3×3; we keep the
+    standard layout, so the network at OS32 is the plain ResNet and weights
+    trained for it keep their meaning.
+
     Args:
         config: a `deeplab_tf.ModelConfig` (or its dict); the backbone reads
             `backbone`, `output_stride`, `multi_grid`, `num_cascaded_blocks`,
@@ -59,6 +70,7 @@ class AtrousResNet(keras.Model):
                     norm,
                     filters=block.filters,
                     stride=block.stride if unit == 0 else 1,
+                    entry_rate=block.entry_rate if unit == 0 else rate,
                     rate=rate,
                     name=f"{block.prefix}_block{unit + 1}",
                 )
@@ -116,7 +128,7 @@ def _stem(x, config, norm):
     return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
 
-def _residual_unit(x, config, norm, *, filters, stride, rate, name):
+def _residual_unit(x, config, norm, *, filters, stride, entry_rate, rate, name):
     bottleneck = config.unit_type == "bottleneck"
     bias = norm.conv_bias(bottleneck)
     out_filters = 4 * filters if bottleneck else filters
@@ -136,7 +148,7 @@ def _residual_unit(x, config, norm, *, filters, stride, rate, name):
         x = conv2d(out_filters, 1, name=f"{name}_3_conv")(x)
         x = norm(x, f"{name}_3_bn")
     else:
-        x = conv2d(filters, 3, strides=stride, rate=rate, use_bias=bias, name=f"{name}_1_conv")(x)
+        x = conv2d(filters, 3, strides=stride, rate=entry_rate, use_bias=bias, name=f"{name}_1_conv")(x)
         x = norm(x, f"{name}_1_bn")
         x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
         x = conv2d(filters, 3, rate=rate, use_bias=bias, name=f"{name}_2_conv")(x)
