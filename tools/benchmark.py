@@ -22,59 +22,75 @@ import os
 
 from absl import flags, logging
 
-from tools import cli, model_flags
+from tools import cli, inference_flags, model_flags, output_flags, train_flags  # noqa: F401  (--model_dir)
+from tools.benchmark_modes import MODES, BenchmarkConfig
 
-from deeplab_tf.training.config import OPTIMIZERS, TrainConfig
-
-flags.DEFINE_enum("mode", "inference", ["inference", "multiscale", "train", "data", "crf", "tflite"], "What to time.")
+flags.DEFINE_enum("mode", "inference", list(MODES), "What to time.")
 flags.DEFINE_list("input_size", ["513"], "Input (or crop) height[,width].")
-flags.DEFINE_integer("batch_size", 1, "Images per step.")
-flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy.")
-flags.DEFINE_bool("jit_compile", False, "Compile the timed function with XLA.")
 flags.DEFINE_integer("repeats", 5, "Timed runs after warm-up.")
 flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
 flags.DEFINE_string("output", None, "Where to write the JSON (also printed).")
 flags.DEFINE_string("dataset_dir_for_data", None, "data mode: a generated dataset (default: generate one).")
 flags.DEFINE_string("tflite_model", None, "tflite mode: the .tflite file to time.")
 flags.DEFINE_bool("fold_batch_norm", True, "inference modes: fold BN into the convolutions, as tools.evaluate.")
-# evaluate's names for the test-time passes, so that its command lines carry over.
-flags.DEFINE_list("eval_scales", ["0.5", "0.75", "1.0", "1.25", "1.5", "1.75"],
-                  "multiscale mode: image scales (default: the v3 paper's).")
-flags.DEFINE_bool("flip", True, "multiscale mode: also the left-right flipped image at every scale.")
-flags.DEFINE_string("model_dir", None, "inference modes: time a trained model (its config and weights) "
-                    "instead of random weights from the model flags.")
 flags.DEFINE_string("agreement_images", None, "inference mode with --mixed_precision: a glob of JPEG/PNG "
                     "images on which to measure argmax agreement with float32 (default: the timed input).")
 flags.DEFINE_bool("assume_frozen_weights", True,
                   "inference modes: let oneDNN keep reordered weights between calls, as tools.evaluate.")
-# The train mode's step settings, under tools.train's names and defaults (the v3 paper's), so that a
-# recipe flagfile sets both alike. tools.train cannot be imported here: it defines --batch_size,
-# --mixed_precision and --jit_compile as well, and absl refuses a flag defined twice.
-flags.DEFINE_enum("optimizer", TrainConfig.optimizer, list(OPTIMIZERS), "train mode: as tools.train.")
-flags.DEFINE_float("momentum", TrainConfig.momentum, "train mode: as tools.train.")
-flags.DEFINE_float("weight_decay", TrainConfig.weight_decay, "train mode: as tools.train.")
-flags.DEFINE_float("last_layer_lr_multiplier", TrainConfig.last_layer_lr_multiplier, "train mode: as tools.train.")
-flags.DEFINE_bool("fine_tune_batch_norm", TrainConfig.fine_tune_batch_norm, "train mode: as tools.train.")
-flags.DEFINE_bool("upsample_logits", TrainConfig.upsample_logits, "train mode: as tools.train.")
 FLAGS = flags.FLAGS
+# The groups' flags, with the defaults a benchmark wants: one image a step, and the multiscale
+# mode timing the v3 paper's six scales with flip. --model_dir (inference modes) times a trained
+# model instead of random weights from the model flags; the train mode's step follows the training flags.
+FLAGS.set_default("batch_size", 1)
+FLAGS.set_default("jit_compile", "false")
+FLAGS.set_default("eval_scales", ["0.5", "0.75", "1.0", "1.25", "1.5", "1.75"])
+FLAGS.set_default("flip", True)
+
+
+def benchmark_config_from_flags():
+    """The `BenchmarkConfig` of the flags (the model, inference and training groups' included)."""
+    if FLAGS.batch_size < 1:
+        raise cli.UsageError(f"--batch_size: must be positive, got {FLAGS.batch_size}")
+    input_size = cli.parse_size("input_size", FLAGS.input_size)
+    jit_compile = train_flags.jit_compile()
+    if jit_compile is None:
+        import tensorflow as tf
+
+        jit_compile = bool(tf.config.list_physical_devices("GPU"))
+    train_config = None
+    if FLAGS.mode == "train":
+        train_config = train_flags.train_config_from_flags("synthetic", "(random tensors)")
+    return BenchmarkConfig(
+        input_size=input_size,
+        batch_size=FLAGS.batch_size,
+        dtype_policy=train_flags.dtype_policy(),
+        jit_compile=jit_compile,
+        warmup=FLAGS.warmup,
+        repeats=FLAGS.repeats,
+        model_config=model_flags.model_config_from_flags(),
+        model_dir=FLAGS.model_dir,
+        fold_batch_norm=FLAGS.fold_batch_norm,
+        agreement_images=FLAGS.agreement_images,
+        settings=inference_flags.inference_settings_from_flags(),
+        train_config=train_config,
+        dataset_dir=FLAGS.dataset_dir_for_data,
+        tflite_model=FLAGS.tflite_model,
+    )
 
 
 def main(argv):
     del argv
-    if FLAGS.batch_size < 1:
-        raise cli.UsageError(f"--batch_size: must be positive, got {FLAGS.batch_size}")
-    input_size = cli.parse_size("input_size", FLAGS.input_size)
+    config = benchmark_config_from_flags()
     if FLAGS.mode in ("inference", "multiscale") and FLAGS.assume_frozen_weights:
         cli.assume_frozen_weights()
     from deeplab_tf import benchmarking
-    from tools.benchmark_modes import MODES
 
     result = {
         "mode": FLAGS.mode,
-        "input_size": list(input_size),
-        "batch_size": FLAGS.batch_size,
-        "mixed_precision": FLAGS.mixed_precision,
-        "jit_compile": FLAGS.jit_compile,
+        "input_size": list(config.input_size),
+        "batch_size": config.batch_size,
+        "mixed_precision": config.dtype_policy,
+        "jit_compile": config.jit_compile,
         "machine": benchmarking.machine_facts(),
     }
     logging.info("measuring the machine's matmul rate")
@@ -82,10 +98,10 @@ def main(argv):
     best16, median16 = benchmarking.matmul_flops_per_second("bfloat16")
     result["matmul_flops_per_s_float32"] = best32
     result["matmul_flops_per_s_bfloat16"] = best16
-    result["matmul_flops_per_s"] = best16 if FLAGS.mixed_precision == "mixed_bfloat16" else best32
+    result["matmul_flops_per_s"] = best16 if config.dtype_policy == "mixed_bfloat16" else best32
 
     logging.info("timing mode %s", FLAGS.mode)
-    result.update(MODES[FLAGS.mode](FLAGS, input_size))
+    result.update(MODES[FLAGS.mode](config))
     if result.get("flops"):
         result["flops_per_s"] = result["flops"] / result["median_s"]
         result["utilization_vs_best_matmul"] = result["flops_per_s"] / result["matmul_flops_per_s"]
@@ -100,4 +116,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main, flag_for_field=model_flags.FLAG_FOR_FIELD)
+    cli.run(main, flag_for_field={**model_flags.FLAG_FOR_FIELD, **train_flags.FLAG_FOR_FIELD})

@@ -1,135 +1,172 @@
-"""The timed workloads of tools.benchmark, one function per --mode."""
+"""The timed workloads of tools.benchmark, one function per --mode, each taking a `BenchmarkConfig`."""
 
+import dataclasses
+import glob
 import os
+import tempfile
 
+import keras
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from deeplab_tf import benchmarking
-from tools import model_flags
+from deeplab_tf import data as data_lib
+from deeplab_tf import model_dir as model_dir_lib
+from deeplab_tf.batch_norm_folding import fold_batch_norms
+from deeplab_tf.config import ModelConfig
+from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.data.synthetic import generate_dataset
+from deeplab_tf.evaluation.inference import PAPER_EVAL_SCALES, InferenceSettings, predict_probabilities, scaled_size
+from deeplab_tf.export.litert import measure_latency
+from deeplab_tf.models import build_model, rebuild
+from deeplab_tf.postprocess import dense_crf
+from deeplab_tf.profile import count_flops, graph_flops
+from deeplab_tf.training.config import TrainConfig
+from deeplab_tf.training.schedules import PolyLearningRate
+from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer
 from tools.cli import UsageError
 
 
-def _policy(flags_):
-    import keras
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    """What one benchmark run times; tools.benchmark builds it from its flags, a test builds it directly.
 
-    if flags_.mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(flags_.mixed_precision)
+    Args:
+        input_size: (height, width) of the input (or training crop).
+        batch_size: images per step.
+        dtype_policy: Keras dtype policy of the timed network.
+        jit_compile: XLA-compile the timed function.
+        warmup, repeats: untimed runs, then timed runs.
+        matmul_size: the size³ matmul every timed run is paired with.
+        model_config: the network (random weights) when `model_dir` is None.
+        model_dir: inference modes: a trained model directory instead.
+        fold_batch_norm: inference modes: BN folded into the convolutions, as tools.evaluate.
+        agreement_images: inference mode: a glob of images for the argmax agreement with float32.
+        settings: multiscale mode: the test-time passes.
+        train_config: train mode: the step's settings (`batch_size`, `crop_size`,
+            `mixed_precision` and `jit_compile` are this config's).
+        dataset_dir: data mode: a generated dataset (None: generate one).
+        tflite_model: tflite mode: the .tflite file.
+    """
+
+    input_size: tuple = (513, 513)
+    batch_size: int = 1
+    dtype_policy: str = "float32"
+    jit_compile: bool = False
+    warmup: int = 2
+    repeats: int = 5
+    matmul_size: int = 4096
+    model_config: ModelConfig = None
+    model_dir: str = None
+    fold_batch_norm: bool = True
+    agreement_images: str = None
+    settings: InferenceSettings = InferenceSettings(scales=PAPER_EVAL_SCALES, flip=True)
+    train_config: TrainConfig = None
+    dataset_dir: str = None
+    tflite_model: str = None
 
 
-def _paired_timing(flags_, run, beside=None):
+def _paired_timing(config, run, beside=None):
     """`run` timed in turns with the matmul of the run's precision (see `paired_utilization`)."""
-    dtype = "bfloat16" if flags_.mixed_precision == "mixed_bfloat16" else "float32"
-    return benchmarking.time_against_matmul(run, dtype=dtype, warmup=flags_.warmup, repeats=flags_.repeats,
-                                            beside=beside)
+    dtype = "bfloat16" if config.dtype_policy == "mixed_bfloat16" else "float32"
+    return benchmarking.time_against_matmul(run, dtype=dtype, warmup=config.warmup, repeats=config.repeats,
+                                            size=config.matmul_size, beside=beside)
 
 
-def inference(flags_, input_size):
+def inference(config):
     """Forward pass of the network at a fixed size, inference mode, as tools.evaluate runs it.
 
-    Under --mixed_precision the float32 network with the same weights runs in
+    Under a mixed `dtype_policy` the float32 network with the same weights runs in
     the same turns, giving the speed-up run by run and the two networks'
     argmax agreement (on --agreement_images, or on the timed input).
     """
-    from deeplab_tf.profile import count_flops
 
-    reference, config = _float32_network(flags_)
+    reference, model_config = _float32_network(config)
     # FLOPs of the network as published (BN counted), whichever form is timed.
-    flops = count_flops(reference, input_size, flags_.batch_size)
-    policies = ["float32"] + ([flags_.mixed_precision] if flags_.mixed_precision != "none" else [])
-    networks = {policy: _as_evaluated(flags_, reference, policy) for policy in policies}
+    flops = count_flops(reference, config.input_size, config.batch_size)
+    policies = ["float32"] + ([config.dtype_policy] if config.dtype_policy != "float32" else [])
+    networks = {policy: _as_evaluated(config, reference, policy) for policy in policies}
     forwards = {name: tf.function(lambda x, network=network: network(x, training=False),
-                                  jit_compile=flags_.jit_compile)
+                                  jit_compile=config.jit_compile)
                 for name, network in networks.items()}
-    images = tf.random.stateless_uniform((flags_.batch_size, *input_size, 3), (0, 1), 0, 255)
+    images = tf.random.stateless_uniform((config.batch_size, *config.input_size, 3), (0, 1), 0, 255)
     timed = list(forwards)[-1]
     beside = {"float32": lambda: forwards["float32"](images).numpy()} if timed != "float32" else None
-    timing = _paired_timing(flags_, lambda: forwards[timed](images).numpy(), beside=beside)
+    timing = _paired_timing(config, lambda: forwards[timed](images).numpy(), beside=beside)
     result = {
-        **_inference_facts(flags_, config),
+        **_inference_facts(config, model_config),
         "flops": flops,
-        "images_per_s": flags_.batch_size / timing["median_s"],
+        "images_per_s": config.batch_size / timing["median_s"],
         **timing,
     }
     if beside:
         result["speedup_over_float32"] = benchmarking.paired_ratio(timing["beside"]["float32"]["times_s"],
                                                                    timing["times_s"])
-        result.update(_argmax_agreement(forwards["float32"], forwards[timed], flags_.agreement_images, images))
+        result.update(_argmax_agreement(forwards["float32"], forwards[timed], config.agreement_images, images))
     return result
 
 
-def multiscale(flags_, input_size):
+def multiscale(config):
     """Multi-scale (+ flip) inference, as tools.evaluate runs it, beside one plain pass in the same turns.
 
     `flops` sums the network's FLOPs over every pass (each scale's own size,
     twice with flip); `cost_over_single_pass` (time, run by run) against
     `flops_over_single_pass` says whether the passes cost more than their work.
     """
-    from deeplab_tf.evaluation.inference import InferenceSettings, predict_probabilities, scaled_size
-    from deeplab_tf.profile import count_flops
 
-    settings = InferenceSettings(scales=[float(v) for v in flags_.eval_scales], flip=flags_.flip)
-    network, config = _float32_network(flags_)
-    single_flops = count_flops(network, input_size, flags_.batch_size)
+    settings = config.settings
+    network, model_config = _float32_network(config)
+    single_flops = count_flops(network, config.input_size, config.batch_size)
     flops = 0
     for scale in settings.scales:
-        size = [int(v) for v in scaled_size(tf.constant(input_size), scale).numpy()]
-        flops += count_flops(network, size, flags_.batch_size) * (2 if settings.flip else 1)
-    policy = "float32" if flags_.mixed_precision == "none" else flags_.mixed_precision
-    network = _as_evaluated(flags_, network, policy)
-    images = tf.random.stateless_uniform((flags_.batch_size, *input_size, 3), (0, 1), 0, 255)
+        size = [int(v) for v in scaled_size(tf.constant(config.input_size), scale).numpy()]
+        flops += count_flops(network, size, config.batch_size) * (2 if settings.flip else 1)
+    network = _as_evaluated(config, network, config.dtype_policy)
+    images = tf.random.stateless_uniform((config.batch_size, *config.input_size, 3), (0, 1), 0, 255)
     passes = tf.function(lambda x: predict_probabilities(network, x, settings))
     single = tf.function(lambda x: predict_probabilities(network, x, InferenceSettings()))
-    timing = _paired_timing(flags_, lambda: passes(images).numpy(), beside={"single_pass": lambda: single(images).numpy()})
+    timing = _paired_timing(config, lambda: passes(images).numpy(), beside={"single_pass": lambda: single(images).numpy()})
     return {
-        **_inference_facts(flags_, config),
+        **_inference_facts(config, model_config),
         **settings.to_dict(),
         "num_passes": settings.num_passes,
         "flops": flops,
         "single_pass_flops": single_flops,
         "flops_over_single_pass": flops / single_flops,
         "cost_over_single_pass": benchmarking.paired_ratio(timing["times_s"], timing["beside"]["single_pass"]["times_s"]),
-        "images_per_s": flags_.batch_size / timing["median_s"],
+        "images_per_s": config.batch_size / timing["median_s"],
         **timing,
     }
 
 
-def _float32_network(flags_):
-    """(float32 network, its ModelConfig): trained weights from --model_dir, or random ones."""
-    from deeplab_tf import model_dir as model_dir_lib
-    from deeplab_tf.models import build_model
-
-    if flags_.model_dir:
-        network = model_dir_lib.load_model(flags_.model_dir, dtype_policy="float32")
+def _float32_network(config):
+    """(float32 network, its ModelConfig): trained weights from `model_dir`, or random ones."""
+    if config.model_dir:
+        network = model_dir_lib.load_model(config.model_dir, dtype_policy="float32")
         return network, network.model_config
-    config = model_flags.model_config_from_flags()
-    return build_model(config, dtype_policy="float32"), config
+    return build_model(config.model_config, dtype_policy="float32"), config.model_config
 
 
-def _as_evaluated(flags_, network, policy):
-    """`network`'s weights as tools.evaluate runs them: under `policy`, BN folded unless --nofold_batch_norm."""
-    from deeplab_tf.batch_norm_folding import fold_batch_norms
-    from deeplab_tf.models import rebuild
-
+def _as_evaluated(config, network, policy):
+    """`network`'s weights as tools.evaluate runs them: under `policy`, BN folded unless told not to."""
     if policy != network.dtype_policy.name:
         network = rebuild(network, dtype_policy=policy)
-    return fold_batch_norms(network) if flags_.fold_batch_norm else network
+    return fold_batch_norms(network) if config.fold_batch_norm else network
 
 
-def _inference_facts(flags_, config):
+def _inference_facts(config, model_config):
     return {
-        "model_config": config.to_dict(),
-        "model_dir": flags_.model_dir,
-        "fold_batch_norm": flags_.fold_batch_norm,
+        "model_config": model_config.to_dict(),
+        "model_dir": config.model_dir,
+        "fold_batch_norm": config.fold_batch_norm,
         "assume_frozen_weights": os.environ.get("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS") == "1",
     }
 
 
 def _argmax_agreement(reference, other, pattern, timed_images):
     """Fraction of pixels whose argmax class the two forwards agree on."""
-    import glob
 
-    from PIL import Image
 
     if pattern:
         paths = sorted(glob.glob(pattern))
@@ -148,33 +185,29 @@ def _argmax_agreement(reference, other, pattern, timed_images):
             "agreement_on": f"{len(paths)} images matching {pattern}" if paths else "the timed random input"}
 
 
-# tools.train's flags that change what one step computes (tools.benchmark defines them alike).
-_TRAIN_STEP_FLAGS = ("optimizer", "momentum", "weight_decay", "last_layer_lr_multiplier",
-                     "fine_tune_batch_norm", "upsample_logits")
+# The TrainConfig fields that change what one step computes, reported with the result.
+_TRAIN_STEP_FIELDS = ("optimizer", "momentum", "weight_decay", "last_layer_lr_multiplier",
+                      "fine_tune_batch_norm", "upsample_logits")
 _IGNORED_FRACTION = 0.1
 
 
-def train(flags_, input_size):
+def train(config):
     """One step of tools.train's training (forward, loss, backward, update) on random images and labels."""
-    import keras
-
-    from deeplab_tf.data.info import IGNORE_LABEL
-    from deeplab_tf.models import build_model
-    from deeplab_tf.profile import count_flops
-    from deeplab_tf.training.config import TrainConfig
-    from deeplab_tf.training.schedules import PolyLearningRate
-    from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer
-
-    _policy(flags_)
-    model_config = model_flags.model_config_from_flags()
-    train_config = TrainConfig(
-        dataset_dir="(random tensors)",  # required, but nothing is read
-        batch_size=flags_.batch_size,
-        crop_size=input_size,
-        mixed_precision=flags_.mixed_precision,
-        jit_compile=flags_.jit_compile,
-        **{name: flags_[name].value for name in _TRAIN_STEP_FLAGS},
+    model_config = config.model_config
+    train_config = dataclasses.replace(
+        config.train_config or TrainConfig(dataset_dir="(random tensors)"),  # required, but nothing is read
+        batch_size=config.batch_size, crop_size=tuple(config.input_size),
+        mixed_precision=config.dtype_policy, jit_compile=config.jit_compile,
     )
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.dtype_policy)
+    try:
+        return _time_train_step(config, model_config, train_config)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _time_train_step(config, model_config, train_config):
     keras.utils.set_random_seed(0)
     model = build_model(model_config)
     configure_batch_norm(model, train_config)
@@ -185,7 +218,7 @@ def train(flags_, input_size):
     optimizer = make_optimizer(train_config, lambda: schedule(global_step))
     optimizer.build(model.trainable_variables)
     train_step = TrainStep(model, model_config, train_config, optimizer, ignore_label=IGNORE_LABEL)
-    replica_step = train_step.make_replica_step(flags_.jit_compile)
+    replica_step = train_step.make_replica_step(config.jit_compile)
 
     @tf.function
     def step(images, labels):
@@ -193,12 +226,12 @@ def train(flags_, input_size):
         global_step.assign_add(1)
         return loss
 
-    images, labels = _random_batch(flags_.batch_size, input_size, model_config.num_classes, IGNORE_LABEL)
-    timing = _paired_timing(flags_, lambda: step(images, labels).numpy())
-    forward_flops = count_flops(model, input_size, flags_.batch_size)
+    images, labels = _random_batch(config.batch_size, config.input_size, model_config.num_classes, IGNORE_LABEL)
+    timing = _paired_timing(config, lambda: step(images, labels).numpy())
+    forward_flops = count_flops(model, config.input_size, config.batch_size)
     return {
         "model_config": model_config.to_dict(),
-        "train_step": {name: flags_[name].value for name in _TRAIN_STEP_FLAGS},
+        "train_step": {name: getattr(train_config, name) for name in _TRAIN_STEP_FIELDS},
         "params": int(model.count_params()),
         "trainable_params": int(sum(np.prod(v.shape) for v in train_step.trainable_variables)),
         "ignored_label_fraction": _IGNORED_FRACTION,
@@ -211,7 +244,7 @@ def train(flags_, input_size):
                       "the first convolution's image gradient (<0.2% of a ResNet-101 step). "
                       "forward_flops: deeplab_tf.profile."
                       "count_flops (inference-mode forward) at this batch and crop, for comparison.",
-        "images_per_s": flags_.batch_size / timing["median_s"],
+        "images_per_s": config.batch_size / timing["median_s"],
         **timing,
     }
 
@@ -232,27 +265,23 @@ def _gradient_flops(train_step, images, labels):
     batch and crop: it cannot be frozen as `count_flops` does, because training
     mode assigns variables (BN moving averages, the dropout seed).
     """
-    from deeplab_tf.profile import graph_flops
 
     function = tf.function(lambda x, y: train_step.gradients(x, *train_step.loss_labels(y)))
     concrete = function.get_concrete_function(tf.TensorSpec.from_tensor(images), tf.TensorSpec.from_tensor(labels))
     return graph_flops(concrete.graph)
 
 
-def data(flags_, input_size):
+def data(config):
     """Decode + augmentation + batching throughput of the training input pipeline."""
-    import tempfile
 
-    from deeplab_tf import data as data_lib
-    from deeplab_tf.data.synthetic import generate_dataset
 
-    dataset_dir = flags_.dataset_dir_for_data
+    dataset_dir = config.dataset_dir
     if dataset_dir is None:
         # Generated images at the crop size, so the scale augmentation does real work.
         dataset_dir = tempfile.mkdtemp(prefix="deeplab_bench_data_")
-        generate_dataset(dataset_dir, num_train=64, num_val=1, image_size=max(input_size), seed=0)
+        generate_dataset(dataset_dir, num_train=64, num_val=1, image_size=max(config.input_size), seed=0)
     examples = data_lib.read_split("synthetic", dataset_dir, "train", shuffle_files=True, seed=0)
-    pipeline = data_lib.train_pipeline(examples, crop_size=input_size, batch_size=flags_.batch_size, seed=0)
+    pipeline = data_lib.train_pipeline(examples, crop_size=config.input_size, batch_size=config.batch_size, seed=0)
     iterator = iter(pipeline)
     batches = 10
 
@@ -260,36 +289,35 @@ def data(flags_, input_size):
         for _ in range(batches):
             next(iterator)[0].numpy()
 
-    timing = benchmarking.time_runs(run, warmup=1, repeats=flags_.repeats)
+    timing = benchmarking.time_runs(run, warmup=1, repeats=config.repeats)
     return {"dataset_dir": dataset_dir, "batches_per_run": batches,
-            "images_per_s": batches * flags_.batch_size / timing["median_s"], **timing}
+            "images_per_s": batches * config.batch_size / timing["median_s"], **timing}
 
 
-def crf(flags_, input_size):
-    """Dense CRF time per image for both backends (10 iterations, --num_classes classes)."""
-    from deeplab_tf.postprocess import dense_crf
+def crf(config):
+    """Dense CRF time per image for both backends (10 iterations, the model's number of classes)."""
 
     rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (*input_size, 3), dtype=np.uint8)
-    logits = rng.normal(size=(*input_size, flags_.num_classes)).astype(np.float32)
-    result = {"num_classes": flags_.num_classes}
+    image = rng.integers(0, 256, (*config.input_size, 3), dtype=np.uint8)
+    num_classes = config.model_config.num_classes
+    logits = rng.normal(size=(*config.input_size, num_classes)).astype(np.float32)
+    result = {"num_classes": num_classes}
     for backend in ("tf", "pydensecrf"):
         timing = benchmarking.time_runs(lambda: dense_crf(image, logits, backend=backend),
-                                        warmup=flags_.warmup, repeats=flags_.repeats)
+                                        warmup=config.warmup, repeats=config.repeats)
         result[backend] = timing
     result.update(result["tf"])
     result["tf_over_pydensecrf"] = result["tf"]["median_s"] / result["pydensecrf"]["median_s"]
     return result
 
 
-def tflite(flags_, input_size):
+def tflite(config):
     """LiteRT latency (XNNPACK, 2 threads) and file size of a converted model."""
-    from deeplab_tf.export.litert import measure_latency
 
-    if not flags_.tflite_model:
+    if not config.tflite_model:
         raise UsageError("--tflite_model: required with --mode=tflite")
-    return measure_latency(flags_.tflite_model, num_threads=2, warmup_runs=flags_.warmup,
-                           timed_runs=max(flags_.repeats, 10))
+    return measure_latency(config.tflite_model, num_threads=2, warmup_runs=config.warmup,
+                           timed_runs=max(config.repeats, 10))
 
 
 MODES = {"inference": inference, "multiscale": multiscale, "train": train, "data": data, "crf": crf, "tflite": tflite}

@@ -16,7 +16,9 @@ def describe(result):
         return f"{mode} {size}, batch {result['batch_size']}"
     config = result["model_config"]
     network = f"{config['variant']} {config['backbone'].replace('resnet', 'R-')} OS{config['output_stride']}"
-    precision = {"none": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[result["mixed_precision"]]
+    # Older results say "none" for float32.
+    precision = {"none": "float32", "float32": "float32", "mixed_bfloat16": "bfloat16",
+                 "mixed_float16": "float16"}[result["mixed_precision"]]
     words = [f"{mode}: {network}", f"{size}, batch {result['batch_size']}", precision]
     if mode in ("inference", "multiscale"):
         if not result.get("fold_batch_norm"):

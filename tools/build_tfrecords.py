@@ -9,28 +9,26 @@ Shards are `<split>-%05d-of-%05d.tfrecord` with the keys of the official
 
 from absl import flags, logging
 
-from tools import cli
+from tools import cli, data_flags
 
 from deeplab_tf.data import convert
 
-flags.DEFINE_string("dataset", "voc2012", "Dataset to convert (voc2012, synthetic, ...).")
-flags.DEFINE_string("dataset_dir", None, "Where the dataset is.")
 flags.DEFINE_string("output_dir", None, "Where to write the shards.")
 flags.DEFINE_integer("num_shards", 4, "Shards per split.")
 flags.DEFINE_list("splits", None, "Splits to convert; default: all the dataset has.")
-flags.DEFINE_integer("num_classes", None, "Number of classes (for --dataset=tfrecord).")
 flags.DEFINE_boolean("skip_bad_examples", False,
                      "Leave out (and log) examples that fail validation instead of stopping.")
 flags.mark_flags_as_required(["dataset_dir", "output_dir"])
 FLAGS = flags.FLAGS
+FLAGS.set_default("dataset", "voc2012")
 
 
 def main(argv):
     if len(argv) > 1:
-        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     written = convert.write_tfrecords(
         FLAGS.dataset, FLAGS.dataset_dir, FLAGS.output_dir, FLAGS.num_shards,
-        splits=FLAGS.splits, num_classes=FLAGS.num_classes,
+        splits=FLAGS.splits, num_classes=data_flags.num_classes_flag(),
         skip_bad_examples=FLAGS.skip_bad_examples,
     )
     for split, count in written.items():
@@ -38,4 +36,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, flag_for_field=data_flags.FLAG_FOR_FIELD)

@@ -51,16 +51,9 @@ DEFAULT_INPUT_SIZE = (513, 513)
 
 def _input_size(info):
     exported = tuple(info["input_size"]) if info.get("input_size") else None
-    values = FLAGS.input_size
-    if not values:
+    size = cli.parse_size("input_size", FLAGS.input_size)
+    if size is None:
         return exported or DEFAULT_INPUT_SIZE
-    try:
-        sizes = tuple(int(v) for v in values)
-    except ValueError:
-        raise cli.UsageError(f"--input_size: expected 1 or 2 integers, got {','.join(values)}") from None
-    if len(sizes) not in (1, 2) or min(sizes) < 1:
-        raise cli.UsageError(f"--input_size: expected 1 or 2 positive integers, got {','.join(values)}")
-    size = (sizes[0], sizes[-1])
     if exported and size != exported:
         raise cli.UsageError(
             f"--input_size: the SavedModel runs at a fixed {exported[0]}x{exported[1]}; convert at that "
@@ -70,11 +63,7 @@ def _input_size(info):
 
 
 def _dataset(info):
-    recorded = info.get("dataset") or {}
-    name = FLAGS.dataset or recorded.get("name")
-    directory = FLAGS.dataset_dir or (
-        None if FLAGS.dataset and FLAGS.dataset != recorded.get("name") else recorded.get("dataset_dir")
-    )
+    name, directory = data_flags.dataset_from_flags(info.get("dataset"))
     if name and not directory:
         raise cli.UsageError(f"--dataset_dir: required with --dataset={name}")
     if FLAGS.quantization == "int8" and not name:
@@ -118,14 +107,7 @@ def main(argv):
     signature, _loaded = export.load_serving_signature(FLAGS.saved_model_dir)
     num_classes = int(signature.structured_outputs["probabilities"].shape[-1])
     if name:
-        from deeplab_tf.data import dataset_info
-
-        dataset = dataset_info(name, directory, num_classes if name == "tfrecord" else None)
-        if dataset.num_classes != num_classes:
-            raise cli.UsageError(
-                f"--dataset: the model predicts {num_classes} classes but dataset {name!r} at {directory} "
-                f"has {dataset.num_classes}"
-            )
+        data_flags.dataset_info_for_model(name, directory, num_classes)
     output = FLAGS.output
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
 

@@ -4,6 +4,7 @@ from absl import flags
 
 from deeplab_tf.data import DATASET_NAMES, dataset_info
 from tools import model_flags  # noqa: F401  (defines --num_classes, which the dataset checks)
+from tools.cli import UsageError
 
 flags.DEFINE_enum("dataset", None, list(DATASET_NAMES),
                   "The dataset's format: voc2012, synthetic (generated), tfrecord (official "
@@ -30,3 +31,33 @@ def dataset_info_from_flags():
     TFRecord shards need `--num_classes`.
     """
     return dataset_info(FLAGS.dataset, FLAGS.dataset_dir, num_classes_flag())
+
+
+def dataset_from_flags(recorded=None):
+    """(name, directory) of `--dataset` and `--dataset_dir`, defaulting to a recorded dataset.
+
+    `recorded` is the `dataset` entry a model directory or an export records
+    (`name`, `dataset_dir`); its directory is the default only for its own
+    dataset. Either may come back None when neither the flags nor the record
+    give it.
+    """
+    recorded = recorded or {}
+    name = FLAGS.dataset or recorded.get("name")
+    directory = FLAGS.dataset_dir or (None if FLAGS.dataset and FLAGS.dataset != recorded.get("name")
+                                      else recorded.get("dataset_dir"))
+    return name, directory
+
+
+def dataset_info_for_model(name, directory, model_classes):
+    """The `DatasetInfo` of `name` in `directory`, refused unless it has the model's number of classes.
+
+    TFRecord shards without metadata take the class count from the model.
+    """
+    num_classes = num_classes_flag()
+    if num_classes is None and name == "tfrecord":
+        num_classes = model_classes
+    info = dataset_info(name, directory, num_classes)
+    if info.num_classes != model_classes:
+        raise UsageError(f"--dataset: the model predicts {model_classes} classes but dataset "
+                         f"{name!r} at {directory} has {info.num_classes}")
+    return info

@@ -21,9 +21,8 @@ import os
 
 from absl import flags, logging
 
-from tools import cli, data_flags, inference_flags, model_flags
+from tools import cli, data_flags, inference_flags, model_flags, output_flags  # noqa: F401  (--model_dir)
 
-flags.DEFINE_string("model_dir", None, "A training run's directory (model_config.json + checkpoints/).")
 flags.DEFINE_string("eval_split", "val", "The split to evaluate.")
 flags.DEFINE_list("eval_pad_size", None, "Pad every image (never resize) to height[,width] with label "
                   "255, as official DeepLab's 513; default: each image at its own size.")
@@ -38,29 +37,12 @@ FLAGS = flags.FLAGS
 
 
 def _dataset_from_flags(record):
-    recorded = record.get("dataset") or {}
-    name = FLAGS.dataset or recorded.get("name")
-    directory = FLAGS.dataset_dir or (None if FLAGS.dataset and FLAGS.dataset != recorded.get("name")
-                                      else recorded.get("dataset_dir"))
+    name, directory = data_flags.dataset_from_flags(record.get("dataset"))
     if not name:
         raise cli.UsageError("--dataset: required (the model directory does not record its dataset)")
     if not directory:
         raise cli.UsageError("--dataset_dir: required (the model directory does not record its dataset's directory)")
     return name, directory
-
-
-def _dataset_info(name, directory, config):
-    from deeplab_tf.data import dataset_info
-
-    # tfrecord shards without metadata take the class count from the model.
-    num_classes = data_flags.num_classes_flag()
-    if num_classes is None and name == "tfrecord":
-        num_classes = config.num_classes
-    info = dataset_info(name, directory, num_classes)
-    if info.num_classes != config.num_classes:
-        raise cli.UsageError(f"--dataset: the model predicts {config.num_classes} classes but dataset "
-                             f"{name!r} at {directory} has {info.num_classes}")
-    return info
 
 
 def _output_names():
@@ -103,13 +85,13 @@ def main(argv):
     # Every flag is checked before the (slow) model and data are loaded.
     record = model_dir_lib.read_model_dir_json(FLAGS.model_dir)
     config = ModelConfig.from_dict(record["model"])
-    output_stride = FLAGS.output_stride if FLAGS["output_stride"].present else None
+    output_stride = model_flags.output_stride_at_test_time()
     test_config = config.with_output_stride(output_stride) if output_stride else config
     name, directory = _dataset_from_flags(record)
-    info = _dataset_info(name, directory, config)
+    info = data_flags.dataset_info_for_model(name, directory, config.num_classes)
     settings = inference_flags.inference_settings_from_flags()
     crf_params = inference_flags.crf_params_from_flags()
-    pad_to = inference_flags.int_sizes("eval_pad_size")
+    pad_to = cli.parse_size("eval_pad_size", FLAGS.eval_pad_size)
     output_name, crf_output_name = _output_names()
     if FLAGS.max_images < 0:
         raise cli.UsageError(f"--max_images: must be >= 0, got {FLAGS.max_images}")

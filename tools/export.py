@@ -16,17 +16,8 @@ import tempfile
 
 from absl import flags, logging
 
-from tools import cli, inference_flags
+from tools import cli, export_flags, inference_flags, model_flags, output_flags  # noqa: F401
 
-flags.DEFINE_string("model_dir", None, "A training run's directory (or a .keras file) to export.")
-flags.DEFINE_string("export_dir", None, "The SavedModel directory to write.")
-flags.DEFINE_integer("output_stride", None, "Output stride of the exported network, e.g. 8 for a "
-                     "model trained at 16 (same weights, ASPP rates follow); default: as trained.")
-flags.DEFINE_list("fixed_input_size", None, "Run the network at this height[,width] whatever the "
-                  "image size: smaller images are padded with the mean pixel, larger ones shrunk "
-                  "to fit, and the outputs cropped and resized back (official DeepLab exporter); "
-                  "default: each image at its own size.")
-flags.DEFINE_bool("overwrite", False, "Replace an existing SavedModel in --export_dir.")
 flags.mark_flags_as_required(["model_dir", "export_dir"])
 FLAGS = flags.FLAGS
 
@@ -60,7 +51,7 @@ def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
     settings = inference_flags.inference_settings_from_flags()
-    fixed_size = inference_flags.int_sizes("fixed_input_size")
+    fixed_size = cli.parse_size("fixed_input_size", FLAGS.fixed_input_size)
     export_dir = FLAGS.export_dir.rstrip("/") or "/"
     _check_export_dir(export_dir)
     if FLAGS.inference_precision != "float32":
@@ -75,7 +66,8 @@ def main(argv):
     from deeplab_tf.export import export_saved_model
 
     tf.get_logger().setLevel("WARNING")  # the SavedModel writer's INFO lines
-    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=FLAGS.output_stride, fold_batch_norm=True)
+    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=model_flags.output_stride_at_test_time(),
+                                     fold_batch_norm=True)
     facts = _export_facts(FLAGS.model_dir)
     facts["output_stride"] = model.model_config.output_stride
 

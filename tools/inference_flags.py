@@ -5,7 +5,7 @@ from absl import flags
 from deeplab_tf.errors import InputError
 from deeplab_tf.evaluation.inference import InferenceSettings
 from deeplab_tf.postprocess import BACKENDS, CRFParams
-from tools.cli import UsageError
+from tools.cli import UsageError, parse_size
 
 flags.DEFINE_list("eval_scales", ["1.0"], "Image scales to average, e.g. 0.5,0.75,1,1.25,1.5,1.75 (v3 paper).")
 flags.DEFINE_bool("flip", False, "Also average the left-right flipped image at every scale.")
@@ -29,20 +29,6 @@ flags.DEFINE_integer("crf_iterations", _DEFAULT_CRF.iterations, "CRF mean-field 
 FLAGS = flags.FLAGS
 
 
-def int_sizes(flag_name, count=2):
-    """A flag of 1 or `count` positive integers as a (height, width) pair, or None if unset."""
-    values = FLAGS[flag_name].value
-    if not values:
-        return None
-    try:
-        sizes = tuple(int(v) for v in values)
-    except ValueError:
-        raise UsageError(f"--{flag_name}: expected integers, got {','.join(values)}") from None
-    if len(sizes) not in (1, count) or min(sizes) < 1:
-        raise UsageError(f"--{flag_name}: expected 1 or {count} positive integers, got {','.join(values)}")
-    return sizes * 2 if len(sizes) == 1 else sizes
-
-
 def inference_settings_from_flags():
     try:
         scales = tuple(float(s) for s in FLAGS.eval_scales)
@@ -51,7 +37,7 @@ def inference_settings_from_flags():
     return InferenceSettings(
         scales=scales,
         flip=FLAGS.flip,
-        window_size=int_sizes("window_size"),
+        window_size=parse_size("window_size", FLAGS.window_size),
         window_overlap=FLAGS.window_overlap,
     )
 

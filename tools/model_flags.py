@@ -1,4 +1,4 @@
-"""The model flags every tool that builds a network shares (DESIGN §6)."""
+"""The model flags: the network a tool builds (docs/architecture.md, "How a flag becomes a config")."""
 
 from absl import flags
 
@@ -7,7 +7,9 @@ from tools.cli import UsageError
 
 flags.DEFINE_enum("model_variant", "v3", list(VARIANTS), "DeepLab v3 (ASPP) or v2 (ASPP-L).")
 flags.DEFINE_enum("backbone", "resnet101", list(BACKBONE_LAYOUTS), "Atrous ResNet depth.")
-flags.DEFINE_integer("output_stride", 16, f"Input/feature size ratio, one of {OUTPUT_STRIDES}.")
+flags.DEFINE_integer("output_stride", 16, f"Input/feature size ratio, one of {OUTPUT_STRIDES}. evaluate, predict "
+                     "and export rebuild a trained network at it when given (same weights, ASPP rates "
+                     "follow); default there: as trained.")
 flags.DEFINE_list("multi_grid", None, "Unit-rate multipliers of block4, e.g. 1,2,4 (default: v3 1,2,4; v2 ones).")
 flags.DEFINE_list("atrous_rates", None, "ASPP rates (default: the paper's for the variant and output stride).")
 flags.DEFINE_integer("num_classes", 21, "Number of classes (taken from the dataset where it knows).")
@@ -30,6 +32,11 @@ def _numbers(flag_name, parse):
         return tuple(parse(v) for v in values)
     except ValueError:
         raise UsageError(f"--{flag_name}: expected comma-separated numbers, got {','.join(values)}") from None
+
+
+def output_stride_at_test_time():
+    """`--output_stride` when the user gave it, else None: the trained network's own."""
+    return FLAGS.output_stride if FLAGS["output_stride"].present else None
 
 
 def model_config_from_flags(num_classes=None):

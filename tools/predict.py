@@ -15,14 +15,12 @@ import sys
 
 from absl import flags, logging
 
-from tools import cli, inference_flags
+from tools import cli, inference_flags, model_flags
 
 flags.DEFINE_string("model", None, "A model directory, a .keras file or a SavedModel directory.")
 flags.DEFINE_string("input", None, "An image file, a folder of them, or a glob (quote it).")
 flags.DEFINE_string("output_dir", None, "Where the label PNGs and overlays go.")
 flags.DEFINE_integer("max_pixels", 50_000_000, "Refuse images with more pixels than this (0: no limit).")
-flags.DEFINE_integer("output_stride", None, "Output stride at test time (default: as trained; "
-                     "not for a SavedModel).")
 flags.DEFINE_float("overlay_alpha", 0.5, "Weight of the class colours in the overlay.")
 flags.mark_flags_as_required(["model", "input", "output_dir"])
 FLAGS = flags.FLAGS
@@ -34,7 +32,7 @@ def _load_model(path):
     from deeplab_tf.evaluation.inference import SavedModelLogits
 
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
-        if FLAGS.output_stride:
+        if model_flags.output_stride_at_test_time():
             raise cli.UsageError("--output_stride: a SavedModel's output stride is fixed at export")
         if FLAGS.inference_precision != "float32":
             raise cli.UsageError("--inference_precision: a SavedModel's precision is fixed at export")
@@ -46,8 +44,8 @@ def _load_model(path):
     if not (is_model_dir or path.endswith(".keras")):
         raise cli.UsageError(f"--model: {path} is not a model directory (model_config.json), "
                              "a .keras file or a SavedModel (saved_model.pb)")
-    model = model_dir_lib.load_model(path, output_stride=FLAGS.output_stride, fold_batch_norm=True,
-                                     dtype_policy=FLAGS.inference_precision)
+    model = model_dir_lib.load_model(path, output_stride=model_flags.output_stride_at_test_time(),
+                                     fold_batch_norm=True, dtype_policy=FLAGS.inference_precision)
     return model, _class_names(path) if is_model_dir else None
 
 
@@ -132,4 +130,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main, flag_for_field={"output_stride": "output_stride"})
+    cli.run(main, flag_for_field=model_flags.FLAG_FOR_FIELD)

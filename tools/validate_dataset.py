@@ -12,24 +12,20 @@ import sys
 
 from absl import flags
 
-from tools import cli
+from tools import cli, data_flags
 
 from deeplab_tf.data import validate
 
-flags.DEFINE_string("dataset", None, "voc2012, synthetic, tfrecord, cityscapes or ade20k.")
-flags.DEFINE_string("dataset_dir", None, "Where the dataset is.")
 flags.DEFINE_string("split", "train", "The split to check.")
-flags.DEFINE_integer("num_classes", None, "Number of classes (required for tfrecord "
-                     "without dataset.json; otherwise checked against the dataset).")
 flags.mark_flags_as_required(["dataset", "dataset_dir"])
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     if len(argv) > 1:
-        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     report = validate.validate_split(
-        FLAGS.dataset, FLAGS.dataset_dir, FLAGS.split, num_classes=FLAGS.num_classes
+        FLAGS.dataset, FLAGS.dataset_dir, FLAGS.split, num_classes=data_flags.num_classes_flag()
     )
     for note in report.notes:
         print(f"note: {note}")
@@ -48,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main, flag_for_field={"num_classes": "num_classes", "dataset": "dataset"})
+    cli.run(main, flag_for_field=data_flags.FLAG_FOR_FIELD)

@@ -56,7 +56,8 @@ class TrainConfig(DictConfig):
             to start from (fresh runs only).
         init_scope: what `init_checkpoint` provides: "all" layers or "backbone".
         backbone_weights: a `keras.applications` ResNet-50/101 `.h5` weights file.
-        mixed_precision: None, "mixed_bfloat16" (CPU with AMX, TPU) or
+        mixed_precision: a Keras dtype policy name: "float32" (also None or
+            "none"), "mixed_bfloat16" (CPU with AMX, TPU) or
             "mixed_float16" (GPU; dynamic loss scaling).
         checkpoint_steps: save every this many steps (and at the end).
         keep_checkpoints: checkpoints kept.
@@ -168,7 +169,7 @@ class TrainConfig(DictConfig):
         if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISION_POLICIES:
             raise ConfigError(
                 "mixed_precision",
-                f"got {self.mixed_precision!r}; allowed values: none, {', '.join(MIXED_PRECISION_POLICIES)}",
+                f"got {self.mixed_precision!r}; allowed values: float32, {', '.join(MIXED_PRECISION_POLICIES)}",
             )
         for field in ("checkpoint_steps", "keep_checkpoints", "summary_steps", "steps_per_loop", "shuffle_buffer"):
             _positive_int(field, getattr(self, field))

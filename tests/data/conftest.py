@@ -6,14 +6,13 @@ not importable by name when several test folders have one).
 
 import io
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests import tool_runner
 
 
 def voc_palette():
@@ -120,11 +119,7 @@ def simple_voc(root, num=4, size=(24, 32), num_classes=21, splits=None):
 
 def run_tool(name, *args, timeout=180):
     """Runs `python -m tools.<name> args...` from the repository root."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run(
-        [sys.executable, "-m", f"tools.{name}", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
-    )
+    return tool_runner.run_tool(name, *args, timeout=timeout)
 
 
 # Taken at import: pytest re-imports each folder's conftest under the same name.

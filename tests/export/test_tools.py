@@ -2,19 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _run(tool, *flags):
-    return subprocess.run(
-        [sys.executable, "-m", f"tools.{tool}", *flags], capture_output=True, text=True, timeout=300, cwd=REPO
-    )
+from tests.tool_runner import run_tool as _run
 
 
 def _one_line_error(result, tool, starts):

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,15 +10,13 @@ from PIL import Image
 
 from deeplab_tf import ModelConfig, build_model, model_dir
 from deeplab_tf.data import synthetic
+from tests.tool_runner import run_tool
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONTRACT_KEYS = {"miou", "per_class_iou", "pixel_accuracy", "num_images"}
 
 
 def _run(*flags):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", "tools.evaluate", *flags], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return run_tool("evaluate", *flags)
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,12 @@
 """tools.model_info prints the contract's JSON and fails in one line on bad flags."""
 
 import json
-import subprocess
-import sys
+
+from tests.tool_runner import run_tool
 
 
 def _run(*flags):
-    return subprocess.run(
-        [sys.executable, "-m", "tools.model_info", *flags], capture_output=True, text=True, timeout=300
-    )
+    return run_tool("model_info", *flags)
 
 
 def test_prints_contract_keys():

@@ -2,8 +2,6 @@
 
 import os
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -13,14 +11,12 @@ from PIL import Image
 
 from deeplab_tf import DataError, InputError, ModelConfig, build_model, model_dir
 from deeplab_tf.evaluation import images
+from tests.tool_runner import run_tool
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _run(*flags):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", "tools.predict", *flags], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return run_tool("predict", *flags)
 
 
 def _png_chunk(kind, data):

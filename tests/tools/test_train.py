@@ -6,14 +6,14 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.tool_runner import REPO, run_tool, tool_command, tool_env
+
 TINY = ["--backbone=resnet18", "--crop_size=64", "--batch_size=4", "--seed=5", "--image_summary_steps=0",
         "--novalidate_dataset", "--progress=log", "--log_seconds=0", "--steps_per_loop=1"]
 V3 = ["--model_variant=v3", "--multi_grid=1,2"]
@@ -31,17 +31,12 @@ def dataset_dir(tmp_path_factory):
     return directory
 
 
-def _env(**extra):
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1", **extra)
-
-
 def _command(*flags):
-    return [sys.executable, "-m", "tools.train", *flags]
+    return tool_command("train", *flags)
 
 
 def _run(*flags, timeout=300, **env):
-    return subprocess.run(_command(*flags), cwd=REPO, env=_env(**env), capture_output=True, text=True,
-                          timeout=timeout)
+    return run_tool("train", *flags, timeout=timeout, env=tool_env(**env))
 
 
 def _free_port():
@@ -70,7 +65,7 @@ def test_kill_9_mid_run_then_the_same_command_resumes_and_finishes(dataset_dir, 
     model_dir = str(tmp_path / "run")
     command = _command("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={model_dir}",
                        *TINY, *V3, "--train_steps=10", "--checkpoint_steps=2")
-    process = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(command, cwd=REPO, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     seen = []
     deadline = time.monotonic() + 300
@@ -87,7 +82,7 @@ def test_kill_9_mid_run_then_the_same_command_resumes_and_finishes(dataset_dir, 
     saved = int(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).rsplit("-", 1)[1])
     assert saved >= 4
 
-    result = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"resuming from step {saved}" in result.stdout
     steps = [int(step) for step, _ in STEP_LINE.findall(result.stdout)]
@@ -137,7 +132,7 @@ def test_two_workers_on_localhost_complete_a_few_steps(dataset_dir, tmp_path):
     processes = []
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        processes.append(subprocess.Popen(command, cwd=REPO, env=_env(TF_CONFIG=config), stdout=subprocess.PIPE,
+        processes.append(subprocess.Popen(command, cwd=REPO, env=tool_env(TF_CONFIG=config), stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT, text=True))
     outputs = []
     try:
