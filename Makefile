@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: demo test test-slow venv clean
+.PHONY: demo test venv clean
 
 venv: $(STAMP)
 
@@ -20,9 +20,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 tests
-
-test-slow: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m slow tests
 
 clean:
 	rm -rf runs

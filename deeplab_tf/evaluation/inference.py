@@ -195,7 +195,7 @@ class Predictor:
 class SavedModelLogits:
     """An exported SavedModel used as a logits model by `predict_probabilities`.
 
-    The `serving_default` signature (DESIGN §6) maps uint8 image(s) to
+    The `serving_default` signature (README, Deployment) maps uint8 image(s) to
     `probabilities`; log-probabilities serve as logits, since softmax(log p) = p,
     so scales, flips and windows work on it as on a Keras model (each resized
     input is rounded to uint8 first, as the signature takes).

@@ -13,7 +13,7 @@ class AtrousConv2D(keras.layers.Conv2D):
 
     Keras 3 on TensorFlow lowers a dilated `Conv2D` through `tf.nn.convolution`,
     which wraps it in SpaceToBatchND / BatchToSpaceND: two extra memory passes
-    per layer, 2–6× slower on CPU (DESIGN §8), and ops that TFLite GPU delegates
+    per layer, 2–6× slower on CPU (README, Performance), and ops that TFLite GPU delegates
     refuse. `tf.nn.conv2d` passes `dilations` straight to the Conv2D kernel,
     which oneDNN and cuDNN run natively and TFLite converts to one CONV_2D with
     dilation factors. Same weights and results as `Conv2D`.

@@ -147,7 +147,7 @@ def _neighbour_offsets(d, strides):
     return tf.stack(offsets)
 
 
-def build_lattice(features, numbering="auto"):
+def build_lattice(features):
     """Builds the lattice of N points with features [N, d] (already divided by the std).
 
     The enclosing vertices of every point are given integer keys and numbered, and
@@ -158,13 +158,15 @@ def build_lattice(features, numbering="auto"):
 
     Args:
         features: float32 [N, d], d static.
-        numbering: "auto", or "table" / "hash" to force one way (for tests).
 
     Returns:
         A `Lattice`.
     """
-    if numbering not in ("auto", "table", "hash"):
-        raise ValueError(f"numbering must be auto, table or hash, got {numbering!r}")
+    return _build_lattice(features, numbering="auto")
+
+
+def _build_lattice(features, numbering):
+    """`build_lattice`, with `numbering` "auto", or "table" / "hash" to force one way (the tests do)."""
     features = tf.convert_to_tensor(features, tf.float32)
     d = features.shape[-1]
     nearest, rank, weights = _enclosing_simplex(_elevate(features))

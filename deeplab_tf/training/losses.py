@@ -38,13 +38,6 @@ def downsample_labels(labels, size):
     return resized[..., 0]
 
 
-def labels_for(logits, labels):
-    """`labels` at the height and width of `logits` (unchanged when they match)."""
-    if logits.shape[1:3] == labels.shape[1:3] and logits.shape[1] is not None:
-        return labels
-    return downsample_labels(labels, tf.shape(logits)[1:3])
-
-
 def segmentation_loss(logits_list, labels_list, counts, ignore_label=IGNORE_LABEL):
     """Σ_i (cross-entropy sum of output i) / counts[i].
 

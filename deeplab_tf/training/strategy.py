@@ -135,7 +135,3 @@ def describe(strategy):
     if kind == "_DefaultDistributionStrategy":
         kind = "one device"
     return f"{kind}, {replicas} replica{'s' if replicas != 1 else ''}" + (f" ({names})" if names else "")
-
-
-def has_accelerator():
-    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))

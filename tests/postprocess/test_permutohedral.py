@@ -26,8 +26,8 @@ def test_table_and_hash_numberings_build_the_same_lattice():
     rng = np.random.default_rng(0)
     features = rng.uniform(0, 6, (500, 3)).astype(np.float32)
     values = rng.normal(size=(500, 3)).astype(np.float32)
-    by_table = permutohedral.build_lattice(features, numbering="table")
-    by_hash = permutohedral.build_lattice(features, numbering="hash")
+    by_table = permutohedral._build_lattice(features, numbering="table")
+    by_hash = permutohedral._build_lattice(features, numbering="hash")
     assert int(by_table.num_vertices) == int(by_hash.num_vertices)
     np.testing.assert_allclose(
         permutohedral.gaussian_filter(by_table, values),
