@@ -14,7 +14,10 @@ from deeplab_tf.errors import ConfigError, InputError  # noqa: E402
 
 
 class UsageError(InputError):
-    """A bad flag value or flag combination; the message names the flag."""
+    """A bad flag value or flag combination (or a stray argument), and only that; the message names the flag.
+
+    Any other bad input is a `deeplab_tf.InputError`; both end the tool in one line with exit status 2.
+    """
 
 
 def fail(message):

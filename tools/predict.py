@@ -70,7 +70,7 @@ def main(argv):
     from PIL import Image
 
     from deeplab_tf import visualize
-    from deeplab_tf.errors import DataError
+    from deeplab_tf.errors import DataError, InputError
     from deeplab_tf.evaluation import images as image_files
     from deeplab_tf.evaluation.inference import Predictor
 
@@ -126,7 +126,7 @@ def main(argv):
     done = len(paths) - failed
     print(f"wrote {done} label PNGs and overlays to {FLAGS.output_dir}")
     if failed:
-        raise cli.UsageError(f"{failed} of {len(paths)} images failed (see above)")
+        raise InputError(f"{failed} of {len(paths)} images failed (see above)")
 
 
 if __name__ == "__main__":
