@@ -5,7 +5,8 @@ import difflib
 import os
 import sys
 
-# TensorFlow's C++ start-up chatter hides the lines a user needs to read.
+# TensorFlow's C++ INFO and WARNING lines hide the lines a user needs to read. The few
+# logged before absl's C++ logging starts print whatever this says (README, GPU install).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
