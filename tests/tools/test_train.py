@@ -118,10 +118,15 @@ def test_two_cpu_replicas_match_one_device_on_the_first_step(dataset_dir, tmp_pa
     names = [name for name in readers[0].get_variable_to_shape_map() if "OBJECT_GRAPH" not in name]
     slots = [name for name in names if name.startswith("optimizer/_variables/")]
     assert len(slots) > 40
+    # One device and two replicas sum in different float32 orders. Where a unit's pre-activation
+    # lies within that round-off of ReLU's kink, it is on in one run and off in the other, and
+    # the gradients through it differ outright; so a few entries of a tensor may. A replica
+    # counted twice or left out would move most of them.
     for name in names:
         a, b = readers[0].get_tensor(name), readers[1].get_tensor(name)
         scale = np.max(np.abs(a)) if np.ndim(a) else abs(a)
-        np.testing.assert_allclose(b, a, atol=1e-2 * scale + 1e-12, err_msg=name)
+        outside = np.abs(b - a) > 1e-2 * scale + 1e-12
+        assert np.mean(outside) < 5e-3, f"{name}: {np.sum(outside)} of {np.size(a)} entries differ"
 
 
 def test_two_workers_on_localhost_complete_a_few_steps(dataset_dir, tmp_path):
