@@ -3,7 +3,9 @@
     python -m tools.train --flagfile=flags/synthetic_v3.flags --model_dir=runs/demo/v3
 
 Writes `model_dir/model_config.json`, `checkpoints/` (every --checkpoint_steps
-and at the end), `train/` TensorBoard events and, at the end, `model.keras`.
+and at the end), `train/` TensorBoard events and, at the end, `model.keras`;
+with --eval_steps=N it evaluates --eval_split every N steps and keeps the best
+checkpoint in `model_dir/best/` (a model directory tools.evaluate and tools.export read).
 Prints `resuming from step K` when it finds a checkpoint and ends with
 `finished at step N`. Exit status: 0 done, 1 the loss diverged, 2 bad flags or data.
 """
@@ -14,6 +16,7 @@ import time
 
 from absl import flags, logging
 
+from deeplab_tf.training import NonFiniteLossError, make_strategy, train
 from tools import cli, data_flags, model_flags, output_flags, train_flags  # noqa: F401  (output_flags: --model_dir)
 
 flags.mark_flags_as_required(["model_dir", "dataset", "dataset_dir"])
@@ -64,6 +67,9 @@ class ConsoleProgress:
         width = len(str(p.train_steps))
         text = (f"step {p.step:>{width}}/{p.train_steps}  loss {p.loss:.4f}  lr {p.learning_rate:.2e}  "
                 f"{speed}  ETA {eta}")
+        if p.val_miou is not None:
+            best = " (best)" if p.best_val_miou is not None and p.val_miou >= p.best_val_miou else ""
+            text += f"  val mIoU {p.val_miou:.3f}{best}"
         if self.bar:
             done = int(20 * p.step / p.train_steps)
             sys.stdout.write(f"\r[{'=' * done}{' ' * (20 - done)}] {text}\033[K")
@@ -78,12 +84,25 @@ class ConsoleProgress:
         if not self.bar:
             self._print(f"saved checkpoint {path}")
 
+    def on_evaluation(self, e):
+        if e.miou is None:
+            self._print(f"step {e.step}: evaluated {e.eval_split}: no labelled pixels")
+            return
+        images = f" on {e.num_images} {e.eval_split} images" if e.num_images is not None else f" on {e.eval_split}"
+        if e.is_best:
+            kept = f"best so far, kept in {e.best_checkpoint}" if e.best_checkpoint else "best so far"
+        else:
+            kept = f"best {e.best_miou:.4f} at step {e.best_step}"
+        self._print(f"step {e.step}: val mIoU {e.miou:.4f}{images} ({kept}; {e.seconds:.1f} s)")
+
     def on_end(self, result):
         if result.steps_per_second:
             self._print(f"{result.steps_per_second:.2f} steps/s, {result.examples_per_second:.1f} images/s; "
                         f"{_clock(result.train_seconds)} of training in this session")
         if result.model_path:
             self._print(f"saved {result.model_path}")
+        if result.best_miou is not None:
+            self._print(f"best val mIoU {result.best_miou:.4f} at step {result.best_step}")
         self._print(f"finished at step {result.step}")
 
 
@@ -103,9 +122,6 @@ def main(argv):
     info = data_flags.dataset_info_from_flags()
     model_config = model_flags.model_config_from_flags(num_classes=info.num_classes)
     train_config = train_flags.train_config_from_flags(FLAGS.dataset, FLAGS.dataset_dir)
-
-    from deeplab_tf.training import NonFiniteLossError, make_strategy, train
-
     strategy = make_strategy(FLAGS.strategy, FLAGS.cpu_logical_devices, FLAGS.tpu)
     train_config.check_replicas(strategy.num_replicas_in_sync)
     progress = ConsoleProgress(FLAGS.progress, FLAGS.log_seconds)

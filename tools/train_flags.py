@@ -67,6 +67,17 @@ flags.DEFINE_integer("summary_steps", TrainConfig.summary_steps, "TensorBoard sc
 flags.DEFINE_integer("image_summary_steps", TrainConfig.image_summary_steps,
                      "TensorBoard image overlays every this many steps (0: never).")
 
+# Evaluation during training.
+flags.DEFINE_string("eval_split", TrainConfig.eval_split,
+                    "The split to evaluate (tools.train: with --eval_steps; tools.evaluate: the split it scores).")
+flags.DEFINE_integer("eval_steps", TrainConfig.eval_steps,
+                     "Evaluate --eval_split every this many steps and at the last step (0: never): single "
+                     "scale at the training output stride, each image at its size, mIoU into TensorBoard "
+                     "(eval/miou) and the progress line; the best checkpoint is kept in model_dir/best/.")
+flags.DEFINE_integer("eval_max_images", TrainConfig.eval_max_images,
+                     "With --eval_steps, evaluate only the split's first N images (decoded once, kept in "
+                     "memory) to keep evaluations cheap; 0: the whole split, every time.")
+
 # Devices.
 flags.DEFINE_enum("strategy", "auto", list(STRATEGIES), "auto, default (one device), mirrored (all GPUs or "
                   "--cpu_logical_devices), multi_worker (TF_CONFIG), tpu.")
@@ -85,6 +96,7 @@ _FIELDS = [
     "weight_decay", "last_layer_lr_multiplier", "fine_tune_batch_norm", "sync_batch_norm", "upsample_logits",
     "init_checkpoint", "init_scope", "backbone_weights", "checkpoint_steps", "keep_checkpoints",
     "summary_steps", "image_summary_steps", "steps_per_loop", "shuffle_buffer", "seed",
+    "eval_split", "eval_steps", "eval_max_images",
 ]
 
 

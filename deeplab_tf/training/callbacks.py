@@ -17,6 +17,8 @@ class Progress:
         steps_per_second: over this group; None for the first (it includes tracing).
         examples_per_second: likewise, in examples of the global batch.
         elapsed_s: seconds since training started (tracing included).
+        val_miou: the latest evaluation's mIoU (`eval_steps`), or None before the first.
+        best_val_miou: the best evaluation's mIoU so far (resumes included), or None.
     """
 
     step: int
@@ -28,6 +30,38 @@ class Progress:
     steps_per_second: float
     examples_per_second: float
     elapsed_s: float
+    val_miou: float = None
+    best_val_miou: float = None
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """One evaluation during training (`TrainConfig.eval_steps`).
+
+    Attributes:
+        step: the step evaluated at.
+        miou: mIoU of one confusion matrix over the images evaluated.
+        per_class_iou: a list in class order (None for a class absent from
+            labels and predictions); None on non-chief workers.
+        num_images: images evaluated (None on non-chief workers).
+        eval_split: the split.
+        seconds: wall time of the evaluation.
+        is_best: whether it beat every earlier evaluation of the run, so
+            `model_dir/best/` now holds this step.
+        best_miou, best_step: the best evaluation so far (this one if `is_best`).
+        best_checkpoint: the checkpoint in `model_dir/best/checkpoints/` (None on non-chief workers).
+    """
+
+    step: int
+    miou: float
+    per_class_iou: list
+    num_images: int
+    eval_split: str
+    seconds: float
+    is_best: bool
+    best_miou: float
+    best_step: int
+    best_checkpoint: str = None
 
 
 @dataclasses.dataclass
@@ -43,6 +77,9 @@ class TrainResult:
         train_seconds: wall time of the session's steps (tracing included).
         steps_per_second, examples_per_second: after the first group (no tracing).
         train_miou: mIoU of the training crops since the last summary (None if none).
+        eval_miou, eval_step: the last evaluation of this session (`eval_steps`; None without).
+        best_miou, best_step: the best evaluation of the run, resumes included (None without).
+        best_checkpoint: its checkpoint in `model_dir/best/checkpoints/` (None without, or off the chief).
     """
 
     step: int
@@ -54,6 +91,11 @@ class TrainResult:
     steps_per_second: float
     examples_per_second: float
     train_miou: float = None
+    eval_miou: float = None
+    eval_step: int = None
+    best_miou: float = None
+    best_step: int = None
+    best_checkpoint: str = None
 
 
 class Callbacks:
@@ -77,6 +119,9 @@ class Callbacks:
 
     def on_checkpoint(self, step, path):
         """A checkpoint was written."""
+
+    def on_evaluation(self, evaluation):
+        """An `Evaluation` of the eval split finished (every `eval_steps` and at the end)."""
 
     def on_end(self, result):
         """A `TrainResult`; the run reached `train_steps`."""

@@ -62,6 +62,12 @@ class TrainConfig(DictConfig):
         checkpoint_steps: save every this many steps (and at the end).
         keep_checkpoints: checkpoints kept.
         summary_steps: TensorBoard scalars every this many steps.
+        eval_split: the split evaluated during training (with `eval_steps`).
+        eval_steps: evaluate `eval_split` every this many steps and at the
+            last step, on the chief, keeping the best checkpoint in
+            `model_dir/best/` (0: never).
+        eval_max_images: evaluate only the split's first this many images
+            (0: all of it).
         image_summary_steps: TensorBoard image overlays every this many steps (0: never).
         steps_per_loop: steps run inside one `tf.function` call between host
             reads (progress, NaN check); capped so that checkpoints and
@@ -102,6 +108,9 @@ class TrainConfig(DictConfig):
     checkpoint_steps: int = 1000
     keep_checkpoints: int = 5
     summary_steps: int = 100
+    eval_split: str = "val"
+    eval_steps: int = 0
+    eval_max_images: int = 0
     image_summary_steps: int = 1000
     steps_per_loop: int = 10
     shuffle_buffer: int = 256
@@ -173,8 +182,10 @@ class TrainConfig(DictConfig):
             )
         for field in ("checkpoint_steps", "keep_checkpoints", "summary_steps", "steps_per_loop", "shuffle_buffer"):
             _positive_int(field, getattr(self, field))
-        if not isinstance(self.image_summary_steps, int) or self.image_summary_steps < 0:
-            raise ConfigError("image_summary_steps", f"must be >= 0, got {self.image_summary_steps}")
+        for field in ("image_summary_steps", "eval_steps", "eval_max_images"):
+            _non_negative_int(field, getattr(self, field))
+        if self.eval_steps and not self.eval_split:
+            raise ConfigError("eval_split", "is required with eval_steps (the split to evaluate during training)")
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
 
@@ -188,7 +199,11 @@ class TrainConfig(DictConfig):
             )
 
 
-
 def _positive_int(field, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(field, f"must be a positive integer, got {value!r}")
+
+
+def _non_negative_int(field, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(field, f"must be >= 0, got {value!r}")

@@ -7,9 +7,13 @@ scale the classifier's gradients by the last-layer multiplier, and apply SGD
 with momentum (Keras all-reduces the gradients). `steps_per_loop` such steps
 run in one `tf.function` call; the host then reads the losses, a confusion
 matrix and whether any loss was NaN or infinite.
+
+With `eval_steps`, the chief evaluates the eval split every that many steps
+(and at the last) with the library's evaluator, single scale at the training
+output stride, BN in inference mode, each image at its own size, and keeps the
+best checkpoint in `model_dir/best/` (see `best.py`).
 """
 
-import dataclasses
 import os
 import random
 import time
@@ -22,10 +26,13 @@ from deeplab_tf import data as data_lib
 from deeplab_tf import model_dir as model_dir_lib
 from deeplab_tf.backbones import load_imagenet_weights
 from deeplab_tf.errors import ConfigError, DataError, InputError
-from deeplab_tf.evaluation.metrics import compute_metrics
+from deeplab_tf.evaluation import evaluate
+from deeplab_tf.inference import InferenceSettings, Predictor
+from deeplab_tf.metrics import compute_metrics
 from deeplab_tf.models import build_model
 from deeplab_tf.training import checkpoints, strategy as strategy_lib
-from deeplab_tf.training.callbacks import Callbacks, Progress, TrainResult
+from deeplab_tf.training.best import BestKeeper, read_best
+from deeplab_tf.training.callbacks import Callbacks, Evaluation, Progress, TrainResult
 from deeplab_tf.training.schedules import PolyLearningRate
 from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer, unique_layers
 from deeplab_tf.training.summaries import Summaries
@@ -60,7 +67,8 @@ class Trainer:
     The model directory follows `deeplab_tf.model_dir`: `model_config.json`
     (with `dataset` and `train` sections), `checkpoints/` (the network under
     the key `model`, plus `optimizer` and `step`), `train/` TensorBoard events,
-    and `model.keras` at the end.
+    and `model.keras` at the end; with `eval_steps`, also `best/` (see
+    `deeplab_tf.training.best`).
 
     Args:
         model_dir: where the run lives.
@@ -76,29 +84,47 @@ class Trainer:
     """
 
     def __init__(self, model_dir, model_config, train_config, *, strategy=None, callbacks=None):
+        # Every attribute of a Trainer is assigned here or, for what needs the
+        # strategy's scope, the dtype policy and a seed, in `_build` (in one block).
+        # What the run is:
         self.model_dir = model_dir
         self.model_config = model_config
-        self.config = train_config
+        self.config = train_config  # as given; the seed drawn for a run is `run`'s own
         self.strategy = strategy or tf.distribute.get_strategy()
         self.callbacks = callbacks or Callbacks()
         self.num_replicas = self.strategy.num_replicas_in_sync
         self.chief = strategy_lib.is_chief(self.strategy)
         self.is_tpu = isinstance(self.strategy, tf.distribute.TPUStrategy)
+        self.multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        # What `_build` makes: the dataset facts, the network and its training state,
+        # the compiled functions, and what the evaluations during training use.
+        self.info = None  # the dataset's DatasetInfo
+        self.jit_compile = None
+        self.model = self.optimizer = self.step = self.schedule = None
+        self.moving_averages = self.train_step = None
+        self.train_loop = self.average_moving_statistics = self.predict = self.barrier = None
+        self.share_from_chief = None
+        self.eval_predictor = self.eval_examples = None
 
     # === Set-up ===
 
     def _check_settings(self):
         config = self.config
         config.check_replicas(self.num_replicas)
+        if config.eval_steps and self.is_tpu:
+            raise ConfigError("eval_steps", "evaluation during training runs outside the TPU step; "
+                              "evaluate the checkpoints with tools.evaluate instead")
         if config.mixed_precision == "mixed_float16" and self.is_tpu:
             raise ConfigError("mixed_precision", "TPUs compute in bfloat16; use mixed_bfloat16")
         if config.mixed_precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
             self.callbacks.on_message("mixed_float16 without a GPU is slow; mixed_bfloat16 suits CPUs with AMX")
-        self.info = data_lib.dataset_info(config.dataset, config.dataset_dir, self.model_config.num_classes)
         if config.init_checkpoint:
             checkpoints.resolve_checkpoint(config.init_checkpoint)  # fail now, not after building
         if config.backbone_weights and not os.path.isfile(config.backbone_weights):
             raise ConfigError("backbone_weights", f"no such file: {config.backbone_weights}")
+        data_lib.dataset_info(config.dataset, config.dataset_dir, self.model_config.num_classes)
+        if config.eval_steps:
+            self._eval_examples()  # a missing --eval_split fails now, not at the first evaluation
 
     def _check_model_dir(self):
         """A model directory holding another network's checkpoints must not be resumed into."""
@@ -140,27 +166,56 @@ class Trainer:
         return report.num_examples
 
     def _build(self, seed):
-        """Model, optimiser, step counter and the training step, the variables created under the strategy."""
+        """Builds what a run trains and evaluates, and assigns it (the one place besides `__init__`).
+
+        The variables are created under the strategy's scope and the current
+        dtype policy, after seeding Keras with `seed`.
+        """
         config = self.config
+        info = data_lib.dataset_info(config.dataset, config.dataset_dir, self.model_config.num_classes)
+        jit_compile = self._resolve_jit()
         keras.utils.set_random_seed(seed)
         with self.strategy.scope():
             model = build_model(self.model_config)
             configure_batch_norm(model, config)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-            self.schedule = PolyLearningRate(
+            step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            schedule = PolyLearningRate(
                 config.base_learning_rate, config.train_steps, config.learning_power, config.warmup_steps
             )
             # The rate follows the saved global step, so a resumed run continues the schedule.
-            learning_rate = lambda: self.schedule(self.step)  # noqa: E731
-            optimizer = make_optimizer(config, learning_rate)
+            optimizer = make_optimizer(config, lambda: schedule(step))
             optimizer.build(model.trainable_variables)
-        self.model, self.optimizer = model, optimizer
-        self.moving_averages = [
+        moving_averages = [
             v for layer in unique_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
             for v in (layer.moving_mean, layer.moving_variance)
         ]
-        self.train_step = TrainStep(model, self.model_config, config, optimizer,
-                                    ignore_label=self.info.ignore_label, num_replicas=self.num_replicas)
+        train_step = TrainStep(model, self.model_config, config, optimizer,
+                               ignore_label=info.ignore_label, num_replicas=self.num_replicas)
+        functions = _make_functions(self.strategy, model, step, train_step.make_replica_step(jit_compile),
+                                    moving_averages, self.model_config.num_classes, self.chief)
+        evaluating = bool(config.eval_steps) and self.chief
+
+        self.info, self.jit_compile = info, jit_compile
+        self.model, self.optimizer, self.step, self.schedule = model, optimizer, step, schedule
+        self.moving_averages, self.train_step = moving_averages, train_step
+        (self.train_loop, self.average_moving_statistics, self.predict, self.barrier,
+         self.share_from_chief) = functions
+        # Single scale at the training stride, BN in inference mode; one trace serves every image size.
+        self.eval_predictor = Predictor(model, InferenceSettings()) if evaluating else None
+        self.eval_examples = self._eval_examples() if evaluating else None
+
+    def _eval_examples(self):
+        """The eval split as `eval_pipeline` gives it (each image at its size); a subset cached in memory."""
+        config = self.config
+        examples = data_lib.eval_pipeline(
+            data_lib.read_split(config.dataset, config.dataset_dir, config.eval_split,
+                                num_classes=self.model_config.num_classes),
+            ignore_label=data_lib.dataset_info(config.dataset, config.dataset_dir,
+                                               self.model_config.num_classes).ignore_label,
+        )
+        if config.eval_max_images:
+            examples = examples.take(config.eval_max_images).cache()  # decoded once, evaluated many times
+        return examples
 
     def _initialise(self):
         config = self.config
@@ -215,67 +270,6 @@ class Trainer:
         )
         return list(data_lib.eval_pipeline(examples.take(NUM_OVERLAY_IMAGES)).as_numpy_iterator())
 
-    # === The step ===
-
-    def _make_functions(self):
-        strategy = self.strategy
-        num_classes = self.model_config.num_classes
-        replica_step = self.train_step.make_replica_step(self.jit_compile)
-
-        def reduce(value):
-            return strategy.reduce("sum", value, axis=None)
-
-        @tf.function
-        def train_loop(iterator, num_steps):
-            loss_sum = tf.constant(0.0)
-            cross_entropy_sum = tf.constant(0.0)
-            confusion = tf.zeros([num_classes, num_classes], tf.int32)
-            bad_step = tf.constant(-1, tf.int64)
-            done = tf.constant(0, tf.int64)
-            for _ in tf.range(num_steps):
-                images, labels = next(iterator)
-                loss, cross_entropy, step_confusion, bad = strategy.run(replica_step, args=(images, labels))
-                self.step.assign_add(1)
-                done += 1
-                loss = reduce(loss)
-                loss_sum += loss
-                cross_entropy_sum += reduce(cross_entropy)
-                confusion += reduce(step_confusion)
-                if reduce(bad) > 0:
-                    bad_step = self.step.read_value()
-                    break
-            return {
-                "loss": loss_sum / tf.cast(tf.maximum(done, 1), tf.float32),
-                "cross_entropy": cross_entropy_sum / tf.cast(tf.maximum(done, 1), tf.float32),
-                "confusion": confusion,
-                "bad_step": bad_step,
-            }
-
-        @tf.function
-        def average_moving_statistics():
-            # Keras keeps BN moving averages per replica; checkpoints get their mean.
-            def average():
-                context = tf.distribute.get_replica_context()
-                values = [tf.identity(v.value) for v in self.moving_averages]
-                for variable, value in zip(self.moving_averages, context.all_reduce("mean", values)):
-                    variable.assign(value)
-
-            strategy.run(average)
-
-        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-        def predict(image):
-            return tf.argmax(self.model(image, training=False), axis=-1, output_type=tf.int32)
-
-        @tf.function
-        def barrier():
-            # Workers wait here for the chief to finish writing, so none exits while others still need it.
-            strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.constant(1.0)))
-
-        self.train_loop = train_loop
-        self.barrier = barrier
-        self.average_moving_statistics = average_moving_statistics
-        self.predict = predict
-
     # === The loop ===
 
     def run(self):
@@ -284,33 +278,33 @@ class Trainer:
         self._check_model_dir()
         num_examples = self._validate_dataset()
         seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
-        self.config = config = dataclasses.replace(config, seed=seed)
-        self.jit_compile = self._resolve_jit()
 
         previous_policy = keras.config.dtype_policy()
         keras.config.set_dtype_policy(config.mixed_precision or "float32")
         try:
             self._build(seed)
+            worker_id = strategy_lib.task_id(self.strategy)
             keeper = checkpoints.CheckpointKeeper(
-                self.model_dir, keep=config.keep_checkpoints, chief=self.chief,
-                worker_id=strategy_lib.task_id(self.strategy),
+                self.model_dir, keep=config.keep_checkpoints, chief=self.chief, worker_id=worker_id,
                 model=self.model, optimizer=self.optimizer, step=self.step,
             )
+            best_keeper = BestKeeper(self.model_dir, chief=self.chief, worker_id=worker_id,
+                                     model=self.model, step=self.step) if config.eval_steps else None
             resumed = keeper.restore_latest()
             start_step = int(self.step.numpy())
             if resumed:
                 self.callbacks.on_resume(start_step, resumed)
             else:
                 self._initialise()
+            # A fresh run starts its best anew; a resumed one must beat what best/ holds.
+            best = read_best(self.model_dir) if resumed and config.eval_steps else None
+            run_facts = {"dataset": self._dataset_facts(), "train": {**config.to_dict(), "seed": seed}}
             if self.chief:
-                model_dir_lib.save_model_config(
-                    self.model_dir, self.model_config, dataset=self._dataset_facts(), train=config.to_dict()
-                )
+                model_dir_lib.save_model_config(self.model_dir, self.model_config, **run_facts)
             # A resumed run draws a fresh (still seeded) data stream rather than replaying the old one.
             data_seed = seed if start_step == 0 else (seed * 1_000_003 + start_step) % (2**31)
             iterator = iter(self._dataset(data_seed))
             overlay_examples = self._overlay_examples()
-            self._make_functions()
             summaries = Summaries(self.model_dir, enabled=self.chief)
             self.callbacks.on_start({
                 "strategy": strategy_lib.describe(self.strategy),
@@ -325,21 +319,24 @@ class Trainer:
                 "start_step": start_step,
                 "train_steps": config.train_steps,
             })
-            result = self._loop(iterator, keeper, summaries, overlay_examples, start_step)
+            evaluator = _Evaluations(self, best_keeper, summaries, best, run_facts)
+            result = self._loop(iterator, keeper, summaries, overlay_examples, start_step, evaluator)
             summaries.flush()
         finally:
             keras.config.set_dtype_policy(previous_policy)
         result.model_path = self._save_keras_model(result.checkpoint) if self.chief else None
-        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        if self.multi_worker:
             self.barrier()
         self.callbacks.on_end(result)
         return result
 
-    def _loop(self, iterator, keeper, summaries, overlay_examples, start_step):
+    def _loop(self, iterator, keeper, summaries, overlay_examples, start_step, evaluations):
         config = self.config
         step = start_step
         last_saved = start_step if keeper.latest else None
-        window_loss, window_confusion, window_steps = 0.0, None, 0
+        # The summary window: sums over every step since the last summary, so the
+        # scalars written are means over the same steps and total = CE + decay.
+        window_loss, window_cross_entropy, window_confusion, window_steps = 0.0, 0.0, None, 0
         timed_steps, timed_seconds, loss, train_miou = 0, 0.0, None, None
         started = time.perf_counter()
         first_group = True
@@ -353,8 +350,10 @@ class Trainer:
             seconds = time.perf_counter() - group_start
             step += count
             loss = float(out["loss"])
+            cross_entropy = float(out["cross_entropy"])
             confusion = out["confusion"].numpy().astype(np.int64)
             window_loss += loss * count
+            window_cross_entropy += cross_entropy * count
             window_steps += count
             window_confusion = confusion if window_confusion is None else window_confusion + confusion
             rate = None
@@ -364,25 +363,31 @@ class Trainer:
                 rate = count / seconds
             first_group = False
             learning_rate = float(self.schedule(step))
+            if config.eval_steps and (step % config.eval_steps == 0 or step == config.train_steps):
+                evaluations.run(step)
             self.callbacks.on_progress(Progress(
                 step=step, train_steps=config.train_steps, start_step=start_step, loss=loss,
-                cross_entropy=float(out["cross_entropy"]), learning_rate=learning_rate,
+                cross_entropy=cross_entropy, learning_rate=learning_rate,
                 steps_per_second=rate, examples_per_second=rate and rate * config.batch_size,
                 elapsed_s=time.perf_counter() - started,
+                val_miou=evaluations.latest and evaluations.latest.miou,
+                best_val_miou=evaluations.best and evaluations.best["miou"],
             ))
             if step % config.summary_steps == 0 or step == config.train_steps:
                 metrics = compute_metrics(window_confusion)
                 train_miou = metrics["miou"]
+                total = window_loss / window_steps
+                mean_cross_entropy = window_cross_entropy / window_steps
                 summaries.scalars(step, {
-                    "loss/total": window_loss / window_steps,
-                    "loss/cross_entropy": float(out["cross_entropy"]),
-                    "loss/weight_decay": loss - float(out["cross_entropy"]),
+                    "loss/total": total,
+                    "loss/cross_entropy": mean_cross_entropy,
+                    "loss/weight_decay": total - mean_cross_entropy,
                     "learning_rate": learning_rate,
                     "train/miou": train_miou,
                     "train/pixel_accuracy": metrics["pixel_accuracy"],
                     "steps_per_second": rate,
                 })
-                window_loss, window_confusion, window_steps = 0.0, None, 0
+                window_loss, window_cross_entropy, window_confusion, window_steps = 0.0, 0.0, None, 0
             if overlay_examples and (step % config.image_summary_steps == 0 or step == config.train_steps):
                 self._write_overlays(summaries, step, overlay_examples)
             if step % config.checkpoint_steps == 0 or step == config.train_steps:
@@ -390,6 +395,7 @@ class Trainer:
                 last_saved = step
         if last_saved != step or keeper.latest is None:
             self._save(keeper, step)
+        latest, best = evaluations.latest, evaluations.best
         return TrainResult(
             step=step,
             resumed_from=start_step,
@@ -400,6 +406,11 @@ class Trainer:
             steps_per_second=timed_steps / timed_seconds if timed_seconds else None,
             examples_per_second=timed_steps * config.batch_size / timed_seconds if timed_seconds else None,
             train_miou=train_miou,
+            eval_miou=latest and latest.miou,
+            eval_step=latest and latest.step,
+            best_miou=best and best["miou"],
+            best_step=best and best["step"],
+            best_checkpoint=evaluations.best_checkpoint,
         )
 
     def _save(self, keeper, step):
@@ -454,12 +465,140 @@ class Trainer:
         return bool(jit)
 
 
+class _Evaluations:
+    """The evaluations during training (`eval_steps`): TensorBoard `eval/miou`, and `model_dir/best/`.
+
+    Only the chief evaluates. Under `MultiWorkerMirroredStrategy` every worker
+    reaches each evaluation at the same step (the schedule is the config's):
+    all average the BN moving statistics (a collective), the chief evaluates
+    while the others wait in `share_from_chief` (a collective that completes
+    once the chief joins), which hands every worker the chief's mIoU and its
+    decision whether it is the best; all then take part in saving `best/` or
+    none does, so no worker waits on a collective another skipped, and the
+    weights stay the same everywhere (evaluation changes no variable).
+
+    Args:
+        trainer: the `Trainer` (its model, predictor, examples and functions).
+        keeper: a `BestKeeper`, or None without `eval_steps`.
+        summaries: the run's `Summaries`.
+        best: `best/eval.json` of a resumed run (to beat), or None.
+        run_facts: the `model_config.json` sections copied into `best/`.
+    """
+
+    def __init__(self, trainer, keeper, summaries, best, run_facts):
+        self.trainer, self.keeper, self.summaries, self.run_facts = trainer, keeper, summaries, run_facts
+        self.best = best
+        self.best_checkpoint = (model_dir_lib.latest_checkpoint(keeper.directory)
+                                if best and keeper and trainer.chief else None)
+        self.latest = None
+
+    def run(self, step):
+        trainer, config = self.trainer, self.trainer.config
+        started = time.perf_counter()
+        if trainer.num_replicas > 1 and config.fine_tune_batch_norm:
+            trainer.average_moving_statistics()  # the replicas' mean statistics, as a checkpoint gets
+        miou, per_class_iou, num_images, is_best = None, None, None, False
+        if trainer.chief:
+            result = evaluate(trainer.eval_predictor, trainer.eval_examples, trainer.model_config.num_classes,
+                              ignore_label=trainer.info.ignore_label)
+            metrics = result.metrics()
+            miou, per_class_iou, num_images = metrics["miou"], metrics["per_class_iou"], metrics["num_images"]
+            is_best = miou is not None and (self.best is None or miou > self.best["miou"])
+        if trainer.multi_worker:
+            shared = trainer.share_from_chief(
+                tf.constant([np.nan if miou is None else miou, float(is_best)], tf.float32)).numpy()
+            if not trainer.chief:
+                miou = None if np.isnan(shared[0]) else float(shared[0])
+                is_best = bool(shared[1] > 0.5)
+        if is_best:
+            record = {"step": int(step), "miou": miou, "per_class_iou": per_class_iou,
+                      "num_images": num_images, "eval_split": config.eval_split}
+            path = self.keeper.save(step, record, trainer.model_config, **self.run_facts)
+            self.best = record
+            self.best_checkpoint = path if trainer.chief else None
+        if miou is not None:
+            self.summaries.scalars(step, {"eval/miou": miou})
+        self.latest = Evaluation(
+            step=int(step), miou=miou, per_class_iou=per_class_iou, num_images=num_images,
+            eval_split=config.eval_split, seconds=time.perf_counter() - started, is_best=is_best,
+            best_miou=self.best and self.best["miou"], best_step=self.best and self.best["step"],
+            best_checkpoint=self.best_checkpoint,
+        )
+        trainer.callbacks.on_evaluation(self.latest)
+
+
+def _make_functions(strategy, model, step, replica_step, moving_averages, num_classes, chief):
+    """The compiled functions of a run: (train_loop, average_moving_statistics, predict, barrier, share_from_chief)."""
+
+    def reduce(value):
+        return strategy.reduce("sum", value, axis=None)
+
+    @tf.function
+    def train_loop(iterator, num_steps):
+        loss_sum = tf.constant(0.0)
+        cross_entropy_sum = tf.constant(0.0)
+        confusion = tf.zeros([num_classes, num_classes], tf.int32)
+        bad_step = tf.constant(-1, tf.int64)
+        done = tf.constant(0, tf.int64)
+        for _ in tf.range(num_steps):
+            images, labels = next(iterator)
+            loss, cross_entropy, step_confusion, bad = strategy.run(replica_step, args=(images, labels))
+            step.assign_add(1)
+            done += 1
+            loss_sum += reduce(loss)
+            cross_entropy_sum += reduce(cross_entropy)
+            confusion += reduce(step_confusion)
+            if reduce(bad) > 0:
+                bad_step = step.read_value()
+                break
+        return {
+            "loss": loss_sum / tf.cast(tf.maximum(done, 1), tf.float32),
+            "cross_entropy": cross_entropy_sum / tf.cast(tf.maximum(done, 1), tf.float32),
+            "confusion": confusion,
+            "bad_step": bad_step,
+        }
+
+    @tf.function
+    def average_moving_statistics():
+        # Keras keeps BN moving averages per replica; checkpoints get their mean.
+        def average():
+            context = tf.distribute.get_replica_context()
+            values = [tf.identity(v.value) for v in moving_averages]
+            for variable, value in zip(moving_averages, context.all_reduce("mean", values)):
+                variable.assign(value)
+
+        strategy.run(average)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+    def predict(image):
+        return tf.argmax(model(image, training=False), axis=-1, output_type=tf.int32)
+
+    @tf.function
+    def barrier():
+        # Workers wait here for the chief to finish writing, so none exits while others still need it.
+        strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.constant(1.0)))
+
+    @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
+    def share_from_chief(values):
+        # The chief's values on every worker: each chief replica adds them with weight 1, the rest weight 0.
+        weight = tf.constant(1.0 if chief else 0.0)
+
+        def replica_fn(v):
+            return tf.distribute.get_replica_context().all_reduce("sum", tf.concat([v * weight, [weight]], 0))
+
+        total = strategy.experimental_local_results(strategy.run(replica_fn, args=(values,)))[0]
+        return total[:2] / total[2]
+
+    return train_loop, average_moving_statistics, predict, barrier, share_from_chief
+
+
 def _steps_to_next_event(step, config):
-    """Steps until the next checkpoint, summary, image summary or the end, at most `steps_per_loop`."""
+    """Steps until the next checkpoint, summary, image summary, evaluation or the end, at most `steps_per_loop`."""
     events = [config.train_steps, _next_multiple(step, config.checkpoint_steps),
               _next_multiple(step, config.summary_steps), step + config.steps_per_loop]
-    if config.image_summary_steps:
-        events.append(_next_multiple(step, config.image_summary_steps))
+    for every in (config.image_summary_steps, config.eval_steps):
+        if every:
+            events.append(_next_multiple(step, every))
     return min(events) - step
 
 

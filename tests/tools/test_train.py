@@ -50,6 +50,8 @@ def _free_port():
     (["--model_variant=v2", "--output_stride=8", "--atrous_rates=6,12,18"], "--atrous_rates"),
     (["--dataset=imagenet"], "--dataset"),
     (["--crop_size=64,x"], "--crop_size"),
+    (["--eval_steps=-1"], "--eval_steps"),
+    (["--eval_max_images=-1"], "--eval_max_images"),
 ])
 def test_bad_flags_fail_at_start_in_one_line_naming_the_flag(dataset_dir, tmp_path, flags, flag):
     result = _run("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={tmp_path / 'run'}",
@@ -89,6 +91,63 @@ def test_kill_9_mid_run_then_the_same_command_resumes_and_finishes(dataset_dir, 
     assert steps and steps[0] == saved + 1 and steps[-1] == 10, result.stdout
     assert result.stdout.strip().splitlines()[-1] == "finished at step 10"
     assert os.path.isfile(os.path.join(model_dir, "model.keras"))
+
+
+def _scalars(model_dir, tag):
+    found = {}
+    for name in sorted(os.listdir(os.path.join(model_dir, "train"))):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(model_dir, "train", name)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    found[event.step] = float(tf.make_ndarray(value.tensor))
+    return found
+
+
+def test_eval_steps_writes_val_miou_keeps_the_best_and_tools_evaluate_reproduces_it(dataset_dir, tmp_path):
+    model_dir = str(tmp_path / "run")
+    # Every 2 steps and at the last (5), on the first 2 val images.
+    result = _run("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={model_dir}", *TINY, *V3,
+                  "--train_steps=5", "--eval_steps=2", "--eval_max_images=2", "--eval_split=val",
+                  "--optimizer=adam", "--base_learning_rate=0.01")
+    assert result.returncode == 0, result.stdout + result.stderr
+    miou = _scalars(model_dir, "eval/miou")
+    assert sorted(miou) == [2, 4, 5], miou
+    assert all(0.0 <= value <= 1.0 for value in miou.values())
+    assert len(re.findall(r"^step \d+: val mIoU \d\.\d{4} on 2 val images", result.stdout, re.MULTILINE)) == 3
+    assert re.search(r"val mIoU \d\.\d{3}", "".join(line for line in result.stdout.splitlines()
+                                                    if line.startswith("step 5/5"))), result.stdout
+
+    best_dir = os.path.join(model_dir, "best")
+    with open(os.path.join(best_dir, "eval.json")) as file:
+        record = json.load(file)
+    assert set(record) == {"step", "miou", "per_class_iou", "num_images", "eval_split"}
+    assert record["miou"] == pytest.approx(max(miou.values()), abs=1e-6)
+    assert miou[record["step"]] == pytest.approx(record["miou"], abs=1e-6)
+    assert (record["num_images"], record["eval_split"], len(record["per_class_iou"])) == (2, "val", 6)
+    checkpoints = [name for name in os.listdir(os.path.join(best_dir, "checkpoints")) if name.endswith(".index")]
+    assert checkpoints == [f"ckpt-{record['step']}.index"]
+    assert f"best val mIoU {record['miou']:.4f} at step {record['step']}" in result.stdout
+
+    # best/ is a model directory: tools.evaluate scores its checkpoint to the same mIoU.
+    evaluated = run_tool("evaluate", f"--model_dir={best_dir}", "--max_images=2", "--eval_split=val")
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    with open(os.path.join(best_dir, "eval", "metrics.json")) as file:
+        metrics = json.load(file)
+    assert metrics["miou"] == pytest.approx(record["miou"], abs=1e-6)
+    assert metrics["settings"]["step"] == record["step"]
+
+    # Resumed, a worse evaluation does not replace the best: here every later one is ranked against eval.json.
+    record["miou"] = 2.0  # no evaluation can beat it
+    with open(os.path.join(best_dir, "eval.json"), "w") as file:
+        json.dump(record, file)
+    again = _run("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={model_dir}", *TINY, *V3,
+                 "--train_steps=6", "--eval_steps=2", "--eval_max_images=2", "--optimizer=adam",
+                 "--base_learning_rate=0.01")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "best 2.0000 at step" in again.stdout
+    with open(os.path.join(best_dir, "eval.json")) as file:
+        assert json.load(file)["miou"] == 2.0
+    assert os.listdir(os.path.join(best_dir, "checkpoints")).count(f"ckpt-{record['step']}.index") == 1
 
 
 def _scalar(model_dir, tag, step):

@@ -35,6 +35,9 @@ def test_defaults_are_the_v3_voc_recipe():
     ({"mixed_precision": "float16"}, "mixed_precision"),
     ({"checkpoint_steps": 0}, "checkpoint_steps"),
     ({"dataset_dir": ""}, "dataset_dir"),
+    ({"eval_steps": -1}, "eval_steps"),
+    ({"eval_max_images": -2}, "eval_max_images"),
+    ({"eval_steps": 10, "eval_split": ""}, "eval_split"),
 ])
 def test_bad_values_name_their_field(changes, field):
     with pytest.raises(ConfigError) as error:

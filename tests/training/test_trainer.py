@@ -135,3 +135,37 @@ def test_a_run_of_another_network_is_not_resumed(tiny_synthetic, tmp_path):
         train(model_dir, V3.with_output_stride(8), _config(tiny_synthetic, train_steps=2))
     assert error.value.field == "model_dir"
     assert "output_stride: 16 there, 8 here" in str(error.value)
+
+
+def _scalars(model_dir, tag):
+    """{step: value} of `tag` in the run's TensorBoard events."""
+    found = {}
+    directory = os.path.join(model_dir, "train")
+    for name in sorted(os.listdir(directory)):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(directory, name)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    found[event.step] = float(tf.make_ndarray(value.tensor))
+    return found
+
+
+def test_the_loss_scalars_are_means_over_the_same_steps_and_add_up(tiny_synthetic, tmp_path, recorder):
+    # Groups of one step and a summary every 3: each scalar is the mean over 3 groups (the last over 1).
+    model_dir = str(tmp_path / "run")
+    config = _config(tiny_synthetic, train_steps=4, summary_steps=3, weight_decay=1e-2)
+    train(model_dir, V3, config, callbacks=recorder)
+    total, cross_entropy, decay = (_scalars(model_dir, f"loss/{part}")
+                                   for part in ("total", "cross_entropy", "weight_decay"))
+    assert sorted(total) == sorted(cross_entropy) == sorted(decay) == [3, 4]
+    for step in total:
+        assert total[step] == pytest.approx(cross_entropy[step] + decay[step], rel=1e-6, abs=1e-7)
+        assert decay[step] > 0
+    windows = {3: recorder.progress[:3], 4: recorder.progress[3:]}
+    for step, window in windows.items():
+        assert total[step] == pytest.approx(np.mean([p.loss for p in window]), rel=1e-5)
+        assert cross_entropy[step] == pytest.approx(np.mean([p.cross_entropy for p in window]), rel=1e-5)
+    # The config is not replaced: the drawn seed is recorded, the Trainer keeps what it was given.
+    trainer = Trainer(str(tmp_path / "unseeded"), V3, _config(tiny_synthetic, train_steps=1, seed=None))
+    trainer.run()
+    assert trainer.config.seed is None
+    assert isinstance(model_dir_lib.read_model_dir_json(str(tmp_path / "unseeded"))["train"]["seed"], int)
