@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from deeplab_tf.config import ModelConfig
 from deeplab_tf.errors import InputError
+from deeplab_tf.files import write_atomically
 from deeplab_tf.models import build_model
 
 CONFIG_FILE = "model_config.json"
@@ -26,10 +27,7 @@ def save_model_config(model_dir, config, **extra):
     """Writes `model_config.json` atomically; `extra` keys are stored beside the config."""
     os.makedirs(model_dir, exist_ok=True)
     path = os.path.join(model_dir, CONFIG_FILE)
-    temporary = path + ".tmp"
-    with open(temporary, "w") as file:
-        json.dump({"model": config.to_dict(), **extra}, file, indent=2, sort_keys=True)
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps({"model": config.to_dict(), **extra}, indent=2, sort_keys=True))
 
 
 def read_model_dir_json(model_dir):

@@ -92,7 +92,7 @@ _FROZEN_WEIGHTS_RUN = textwrap.dedent("""
     import sys
     import numpy as np
     from deeplab_tf import ModelConfig, build_model, fold_batch_norms
-    from deeplab_tf.evaluation.inference import InferenceSettings, Predictor
+    from deeplab_tf.inference import InferenceSettings, Predictor
 
     model = build_model(ModelConfig(variant="v3", backbone="resnet18", num_classes=4, aspp_filters=16))
     model.load_weights(sys.argv[1])

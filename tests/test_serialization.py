@@ -4,7 +4,7 @@ import keras
 
 import deeplab_tf
 from deeplab_tf import ModelConfig, build_model
-from deeplab_tf.evaluation import metrics  # noqa: F401  (registers its classes)
+from deeplab_tf import metrics  # noqa: F401  (registers its classes)
 from deeplab_tf.training import schedules  # noqa: F401
 
 

@@ -23,13 +23,17 @@ import sys
 
 from absl import flags
 
+# tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
 from tools import cli, data_flags
 
-from deeplab_tf.export.tflite import QUANTIZATIONS
+import tensorflow as tf  # noqa: E402
+
+from deeplab_tf import export  # noqa: E402
+from deeplab_tf.files import write_atomically  # noqa: E402
 
 flags.DEFINE_string("saved_model_dir", None, "A SavedModel written by tools.export.")
 flags.DEFINE_string("output", None, "The .tflite file to write.")
-flags.DEFINE_enum("quantization", "none", list(QUANTIZATIONS), "none (float32), float16, dynamic_range "
+flags.DEFINE_enum("quantization", "none", list(export.QUANTIZATIONS), "none (float32), float16, dynamic_range "
                   "(int8 weights) or int8 (full integer, calibrated on --dataset).")
 flags.DEFINE_list("input_size", None, "Fixed input height[,width] of the .tflite model (default: the "
                   "SavedModel's fixed size, or 513).")
@@ -78,13 +82,6 @@ def _report_path(output):
     return stem + ".parity.json"
 
 
-def _write(path, data, mode="wb"):
-    temporary = path + ".tmp"
-    with open(temporary, mode) as file:
-        file.write(data)
-    os.replace(temporary, path)
-
-
 def _check_counts():
     for name in ("num_calibration_images", "num_parity_images", "num_threads"):
         if FLAGS[name].value < 1:
@@ -95,10 +92,6 @@ def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
     _check_counts()
-    import tensorflow as tf
-
-    from deeplab_tf import export
-
     tf.get_logger().setLevel("WARNING")  # the converter's temporary-SavedModel INFO lines
 
     info = export.read_export_info(FLAGS.saved_model_dir)
@@ -118,7 +111,7 @@ def main(argv):
         )
         representative = [example.image for example in examples]
     model_bytes = export.convert(FLAGS.saved_model_dir, FLAGS.quantization, size, representative)
-    _write(output, model_bytes)
+    write_atomically(output, model_bytes)
 
     if name:
         examples, dataset = export.dataset_examples(
@@ -158,7 +151,7 @@ def main(argv):
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     report_path = _report_path(output)
-    _write(report_path, json.dumps(report, indent=2) + "\n", mode="w")
+    write_atomically(report_path, json.dumps(report, indent=2) + "\n")
 
     miou = ""
     if parity["miou_drop_points"] is not None:

@@ -15,13 +15,27 @@ directory's.
 """
 
 import dataclasses
-import glob
-import json
 import os
 
 from absl import flags, logging
 
+# tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
 from tools import cli, data_flags, inference_flags, model_flags, output_flags  # noqa: F401  (--model_dir)
+
+import tensorflow as tf  # noqa: E402
+
+from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
+from deeplab_tf.config import ModelConfig  # noqa: E402
+from deeplab_tf.data import eval_pipeline, read_split  # noqa: E402
+from deeplab_tf.evaluation import (  # noqa: E402
+    evaluate,
+    metrics_document,
+    per_class_table,
+    read_metrics_files,
+    write_metrics_file,
+)
+from deeplab_tf.evaluation.report import write_report  # noqa: E402
+from deeplab_tf.inference import Predictor  # noqa: E402
 
 flags.DEFINE_string("eval_split", "val", "The split to evaluate.")
 flags.DEFINE_list("eval_pad_size", None, "Pad every image (never resize) to height[,width] with label "
@@ -53,10 +67,6 @@ def _output_names():
 
 
 def _checkpoint_facts(model_dir):
-    import tensorflow as tf
-
-    from deeplab_tf import model_dir as model_dir_lib
-
     checkpoint = model_dir_lib.latest_checkpoint(model_dir)
     step = None
     if checkpoint:
@@ -76,12 +86,6 @@ def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     cli.assume_frozen_weights()
-    from deeplab_tf import model_dir as model_dir_lib
-    from deeplab_tf.config import ModelConfig
-    from deeplab_tf.data import eval_pipeline, read_split
-    from deeplab_tf.evaluation import evaluator
-    from deeplab_tf.evaluation.inference import Predictor
-
     # Every flag is checked before the (slow) model and data are loaded.
     record = model_dir_lib.read_model_dir_json(FLAGS.model_dir)
     config = ModelConfig.from_dict(record["model"])
@@ -103,7 +107,7 @@ def main(argv):
                                      dtype_policy=FLAGS.inference_precision)
     logging.info("evaluating %s at output stride %d on %s %s (%s)", checkpoint, test_config.output_stride,
                  name, FLAGS.eval_split, settings)
-    result = evaluator.evaluate(
+    result = evaluate(
         Predictor(model, settings), examples, info.num_classes, ignore_label=info.ignore_label,
         crf_params=crf_params, crf_backend=FLAGS.crf_backend, max_images=FLAGS.max_images or None,
         num_samples=FLAGS.report_samples if FLAGS.report else 0, progress=_progress,
@@ -125,15 +129,13 @@ def main(argv):
         "max_images": FLAGS.max_images or None,
     }
     eval_dir = os.path.join(FLAGS.model_dir, "eval")
-    metrics = _document(result.metrics(), result.confusion, info, run_settings, result.timing, crf=False)
-    write_json(os.path.join(eval_dir, output_name), metrics)
+    metrics = metrics_document(result, info.class_names, run_settings)
+    write_metrics_file(os.path.join(eval_dir, output_name), metrics)
     crf_metrics = None
     if crf_params is not None:
         crf_settings = {**run_settings, "crf_backend": FLAGS.crf_backend, "crf_params": dataclasses.asdict(crf_params)}
-        crf_metrics = _document(result.metrics(crf=True), result.crf_confusion, info, crf_settings,
-                                result.timing, crf=True)
-        crf_metrics["miou_without_crf"] = metrics["miou"]
-        write_json(os.path.join(eval_dir, crf_output_name), crf_metrics)
+        crf_metrics = metrics_document(result, info.class_names, crf_settings, crf=True)
+        write_metrics_file(os.path.join(eval_dir, crf_output_name), crf_metrics)
 
     print(per_class_table(info.class_names, metrics, crf_metrics))
     written = [output_name] + ([crf_output_name] if crf_metrics else [])
@@ -142,65 +144,9 @@ def main(argv):
         print(f"wrote {_report(eval_dir, output_name, info, metrics, crf_metrics, result, run_settings)}")
 
 
-def _document(metrics, confusion, info, settings, timing, crf):
-    return {
-        "miou": metrics["miou"],
-        "per_class_iou": metrics["per_class_iou"],
-        "pixel_accuracy": metrics["pixel_accuracy"],
-        "num_images": metrics["num_images"],
-        "class_names": list(info.class_names),
-        **{k: v for k, v in metrics.items() if k not in ("miou", "per_class_iou", "pixel_accuracy", "num_images")},
-        "crf": crf,
-        "settings": settings,
-        "timing": timing,
-        "confusion_matrix": confusion.tolist(),
-    }
-
-
-def write_json(path, document):
-    """Writes `document` atomically, one top-level key a line (the confusion matrix stays compact)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in document.items()]
-    temporary = path + ".tmp"
-    with open(temporary, "w") as file:
-        file.write("{\n" + ",\n".join(lines) + "\n}\n")
-    os.replace(temporary, path)
-
-
-def per_class_table(class_names, metrics, crf_metrics=None):
-    """The per-class IoU table printed at the end, in percent."""
-    width = max(14, *(len(n) for n in class_names)) + 2
-    columns = [metrics] + ([crf_metrics] if crf_metrics else [])
-    header = f"{'class':<{width}}{'IoU %':>9}" + (f"{'CRF IoU %':>11}" if crf_metrics else "")
-    lines = [header, "-" * len(header)]
-
-    def row(name, values):
-        cells = [f"{'-' if v is None else f'{100 * v:.2f}':>{9 if i == 0 else 11}}" for i, v in enumerate(values)]
-        return f"{name:<{width}}{''.join(cells)}"
-
-    for index, name in enumerate(class_names):
-        lines.append(row(name, [m["per_class_iou"][index] for m in columns]))
-    lines.append("-" * len(header))
-    lines.append(row("mIoU", [m["miou"] for m in columns]))
-    lines.append(row("pixel accuracy", [m["pixel_accuracy"] for m in columns]))
-    lines.append(f"{'images':<{width}}{metrics['num_images']:>9}")
-    return "\n".join(lines)
-
-
 def _report(eval_dir, output_name, info, metrics, crf_metrics, result, settings):
-    from deeplab_tf.evaluation.report import write_report
-
     default = output_name == "metrics.json"
     report_dir = FLAGS.report_dir or os.path.join(eval_dir, "report" if default else f"report_{output_name[:-5]}")
-    runs = []
-    for path in sorted(glob.glob(os.path.join(glob.escape(eval_dir), "*.json"))):
-        try:
-            with open(path) as file:
-                document = json.load(file)
-        except (OSError, ValueError):
-            continue
-        if isinstance(document, dict) and "miou" in document:
-            runs.append((os.path.basename(path), document))
     return write_report(
         report_dir,
         title=f"Evaluation of {FLAGS.model_dir} on {settings['dataset']} {settings['eval_split']}",
@@ -209,7 +155,7 @@ def _report(eval_dir, output_name, info, metrics, crf_metrics, result, settings)
         crf_metrics=crf_metrics,
         confusion=result.crf_confusion if crf_metrics else result.confusion,
         samples=result.samples,
-        runs=runs,
+        runs=read_metrics_files(eval_dir),
         settings={k: v for k, v in settings.items() if k != "model_dir"},
         log_dir=FLAGS.model_dir,
     )

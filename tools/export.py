@@ -11,12 +11,17 @@ applies it to the probabilities).
 """
 
 import os
-import shutil
-import tempfile
 
 from absl import flags, logging
 
+# tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
 from tools import cli, export_flags, inference_flags, model_flags, output_flags  # noqa: F401
+
+import tensorflow as tf  # noqa: E402
+
+from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
+from deeplab_tf.export import export_saved_model  # noqa: E402
+from deeplab_tf.files import atomic_directory  # noqa: E402
 
 flags.mark_flags_as_required(["model_dir", "export_dir"])
 FLAGS = flags.FLAGS
@@ -26,8 +31,6 @@ def _check_export_dir(export_dir):
     if os.path.isfile(export_dir):
         raise cli.UsageError(f"--export_dir: {export_dir} is a file")
     if os.path.isdir(export_dir) and os.listdir(export_dir):
-        import tensorflow as tf
-
         if not tf.saved_model.contains_saved_model(export_dir):
             raise cli.UsageError(f"--export_dir: {export_dir} exists and is not a SavedModel; not touching it")
         if not FLAGS.overwrite:
@@ -35,8 +38,6 @@ def _check_export_dir(export_dir):
 
 
 def _export_facts(model_dir):
-    from deeplab_tf import model_dir as model_dir_lib
-
     if model_dir.endswith(".keras"):
         return {"source": os.path.abspath(model_dir)}
     record = model_dir_lib.read_model_dir_json(model_dir)
@@ -60,11 +61,6 @@ def main(argv):
     if FLAGS.crf:
         logging.info("--crf: the dense CRF is not part of the graph; tools.predict --crf applies it afterwards")
 
-    import tensorflow as tf
-
-    from deeplab_tf import model_dir as model_dir_lib
-    from deeplab_tf.export import export_saved_model
-
     tf.get_logger().setLevel("WARNING")  # the SavedModel writer's INFO lines
     model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=model_flags.output_stride_at_test_time(),
                                      fold_batch_norm=True)
@@ -72,20 +68,8 @@ def main(argv):
     facts["output_stride"] = model.model_config.output_stride
 
     # Written beside the target and moved into place, so a failed export leaves no half SavedModel.
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private
-    try:
+    with atomic_directory(export_dir, prefix=".export-") as staging:
         written = export_saved_model(model, staging, input_size=fixed_size, settings=settings, info=facts)
-        if os.path.isdir(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(staging, export_dir)
-    finally:
-        if os.path.isdir(staging):
-            shutil.rmtree(staging)
     size = "any size" if fixed_size is None else "{}x{}".format(*fixed_size)
     print(
         f"exported {model.name} (output stride {facts['output_stride']}, {written['num_classes']} classes, "

@@ -3,7 +3,7 @@
 from absl import flags
 
 from deeplab_tf.errors import InputError
-from deeplab_tf.evaluation.inference import InferenceSettings
+from deeplab_tf.inference import InferenceSettings
 from deeplab_tf.postprocess import BACKENDS, CRFParams
 from tools.cli import UsageError, parse_size
 

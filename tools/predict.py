@@ -15,7 +15,20 @@ import sys
 
 from absl import flags, logging
 
+# tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
 from tools import cli, inference_flags, model_flags
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
+from deeplab_tf import visualize  # noqa: E402
+from deeplab_tf.errors import DataError, InputError  # noqa: E402
+from deeplab_tf.evaluation import images as image_files  # noqa: E402
+from deeplab_tf.export import read_export_info  # noqa: E402
+from deeplab_tf.inference import Predictor, SavedModelLogits  # noqa: E402
+from deeplab_tf.postprocess import dense_crf  # noqa: E402
 
 flags.DEFINE_string("model", None, "A model directory, a .keras file or a SavedModel directory.")
 flags.DEFINE_string("input", None, "An image file, a folder of them, or a glob (quote it).")
@@ -28,16 +41,11 @@ FLAGS = flags.FLAGS
 
 def _load_model(path):
     """(model, class names or None) from a model dir, a .keras file or a SavedModel."""
-    from deeplab_tf import model_dir as model_dir_lib
-    from deeplab_tf.evaluation.inference import SavedModelLogits
-
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         if model_flags.output_stride_at_test_time():
             raise cli.UsageError("--output_stride: a SavedModel's output stride is fixed at export")
         if FLAGS.inference_precision != "float32":
             raise cli.UsageError("--inference_precision: a SavedModel's precision is fixed at export")
-        from deeplab_tf.export.saved_model import read_export_info
-
         dataset = read_export_info(path).get("dataset") or {}
         return SavedModelLogits(path), dataset.get("class_names")
     is_model_dir = os.path.isfile(os.path.join(path, model_dir_lib.CONFIG_FILE))
@@ -50,8 +58,6 @@ def _load_model(path):
 
 
 def _class_names(model_dir):
-    from deeplab_tf import model_dir as model_dir_lib
-
     names = (model_dir_lib.read_model_dir_json(model_dir).get("dataset") or {}).get("class_names")
     return list(names) if names else None
 
@@ -64,16 +70,7 @@ def _error(message):
 def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    import numpy as np
     cli.assume_frozen_weights()
-    import tensorflow as tf
-    from PIL import Image
-
-    from deeplab_tf import visualize
-    from deeplab_tf.errors import DataError, InputError
-    from deeplab_tf.evaluation import images as image_files
-    from deeplab_tf.evaluation.inference import Predictor
-
     settings = inference_flags.inference_settings_from_flags()
     crf_params = inference_flags.crf_params_from_flags()
     if FLAGS.max_pixels < 0:
@@ -94,8 +91,6 @@ def main(argv):
 
     model, class_names = _load_model(FLAGS.model)
     predictor = Predictor(model, settings)
-    if crf_params is not None:
-        from deeplab_tf.postprocess import dense_crf
     # The background stays untinted in overlays (class 0 when the names are unknown).
     transparent = [i for i, n in enumerate(class_names or ["background"]) if n == "background"]
 

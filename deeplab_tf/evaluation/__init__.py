@@ -1,22 +1,23 @@
-"""Evaluation: the split-wide confusion matrix, test-time inference strategies, the evaluator."""
+"""Evaluation of a split: the evaluator, its `metrics.json` files and the HTML report.
 
-from deeplab_tf.evaluation.evaluator import EvaluationResult, evaluate
-from deeplab_tf.evaluation.inference import (
-    PAPER_EVAL_SCALES,
-    InferenceSettings,
-    Predictor,
-    predict_probabilities,
+The predictor it runs is `deeplab_tf.inference`'s; the confusion-matrix metrics
+are `deeplab_tf.metrics`'.
+"""
+
+from deeplab_tf.evaluation.evaluator import EvaluationResult, Sample, evaluate
+from deeplab_tf.evaluation.metrics_file import (
+    metrics_document,
+    per_class_table,
+    read_metrics_files,
+    write_metrics_file,
 )
-from deeplab_tf.evaluation.metrics import IGNORE_LABEL, ConfusionMatrix, compute_metrics
 
 __all__ = [
-    "IGNORE_LABEL",
-    "PAPER_EVAL_SCALES",
-    "ConfusionMatrix",
     "EvaluationResult",
-    "InferenceSettings",
-    "Predictor",
-    "compute_metrics",
+    "Sample",
     "evaluate",
-    "predict_probabilities",
+    "metrics_document",
+    "per_class_table",
+    "read_metrics_files",
+    "write_metrics_file",
 ]

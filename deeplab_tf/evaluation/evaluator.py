@@ -6,8 +6,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from deeplab_tf.data.info import IGNORE_LABEL
 from deeplab_tf.errors import DataError
-from deeplab_tf.evaluation.metrics import IGNORE_LABEL, ConfusionMatrix, compute_metrics
+from deeplab_tf.metrics import ConfusionMatrix, compute_metrics
+from deeplab_tf.postprocess import dense_crf
 
 
 @dataclasses.dataclass
@@ -78,8 +80,6 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
     """
     confusion = ConfusionMatrix(num_classes, ignore_label)
     crf_confusion = ConfusionMatrix(num_classes, ignore_label) if crf_params is not None else None
-    if crf_params is not None:
-        from deeplab_tf.postprocess import dense_crf
     total = int(examples.cardinality())
     total = None if total < 0 else total
     if max_images is not None:

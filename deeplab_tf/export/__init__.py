@@ -1,6 +1,6 @@
 """Deployment: SavedModel serving signatures, TFLite conversion, LiteRT parity checks and timing."""
 
-from deeplab_tf.export.inference import at_fixed_size, check_input_size
+from deeplab_tf.export.fixed_size import at_fixed_size, check_input_size
 from deeplab_tf.export.litert import LiteRTModel, measure_latency
 from deeplab_tf.export.parity import (
     PARITY_LIMITS,

@@ -11,11 +11,12 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from deeplab_tf.data import dataset_info, read_split
 from deeplab_tf.data.info import IGNORE_LABEL
 from deeplab_tf.errors import InputError
-from deeplab_tf.evaluation.metrics import compute_metrics
-from deeplab_tf.export.inference import check_input_size
+from deeplab_tf.export.fixed_size import check_input_size
 from deeplab_tf.layers.image_ops import IMAGENET_MEAN_RGB
+from deeplab_tf.metrics import compute_metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,8 +97,6 @@ def fit_to_size(image, label, input_size, ignore_label=IGNORE_LABEL, name=""):
 
 def dataset_examples(name, dataset_dir, split, input_size, count, num_classes=None):
     """Up to `count` examples of a dataset split (in the split's order), fitted to `input_size`."""
-    from deeplab_tf.data import dataset_info, read_split
-
     info = dataset_info(name, dataset_dir, num_classes)
     examples = []
     for example in read_split(name, dataset_dir, split, num_classes=num_classes).take(count):
@@ -137,7 +136,7 @@ def check_parity(reference, candidate, examples, *, num_classes, limits, ignore_
 
     Agreement counts every pixel of the image part of each canvas (whatever its
     label); the mIoU of each model is the confusion-matrix mIoU over all
-    examples with labels (`evaluation.compute_metrics`), the difference in points.
+    examples with labels (`deeplab_tf.metrics.compute_metrics`), the difference in points.
 
     Args:
         reference, candidate: callables uint8 [1, H, W, 3] → {"labels", "probabilities"}.

@@ -7,12 +7,10 @@ import keras
 import tensorflow as tf
 
 from deeplab_tf.errors import InputError
-from deeplab_tf.evaluation.inference import InferenceSettings, predict_probabilities
-from deeplab_tf.export.inference import at_fixed_size, check_input_size
+from deeplab_tf.export.fixed_size import at_fixed_size, check_input_size
+from deeplab_tf.inference import InferenceSettings, predict_probabilities
+from deeplab_tf.inference.saved_model import INPUT_NAME, LABELS, OUTPUT_NAMES, PROBABILITIES, SIGNATURE_KEY
 
-SIGNATURE_KEY = "serving_default"
-INPUT_NAME = "images"
-OUTPUT_NAMES = ("labels", "probabilities")
 # Facts about the export that a SavedModel signature cannot carry (beside, not in, the graph).
 INFO_FILE = os.path.join("assets.extra", "deeplab_export.json")
 
@@ -29,8 +27,8 @@ def serving_function(model, *, input_size=None, settings=InferenceSettings()):
         input_size: None to run at each image's own size, or (height, width)
             to run at a fixed size (see `at_fixed_size`).
         settings: test-time scales, flip and sliding window, an
-            `evaluation.InferenceSettings`: the same computation as
-            `tools.evaluate` (`evaluation.predict_probabilities`).
+            `inference.InferenceSettings`: the same computation as
+            `tools.evaluate` (`inference.predict_probabilities`).
     """
     fixed_size = None if input_size is None else check_input_size(input_size)
 
@@ -41,7 +39,7 @@ def serving_function(model, *, input_size=None, settings=InferenceSettings()):
         images = tf.cast(images, tf.float32)
         probabilities = predict(images) if fixed_size is None else at_fixed_size(predict, images, fixed_size)
         labels = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-        return {"labels": labels, "probabilities": probabilities}
+        return {LABELS: labels, PROBABILITIES: probabilities}
 
     return serve
 
@@ -63,7 +61,7 @@ def export_saved_model(model, export_dir, *, input_size=None, settings=Inference
         model: a Keras model from RGB 0..255 to logits at the input size.
         export_dir: the SavedModel directory to write.
         input_size: None, or the (height, width) the network always runs at.
-        settings: an `evaluation.InferenceSettings`: multi-scale, flip and
+        settings: an `inference.InferenceSettings`: multi-scale, flip and
             sliding-window inference inside the graph.
         info: extra JSON-able facts to store in the info file.
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 
 from deeplab_tf.errors import ConfigError, InputError
-from deeplab_tf.export.inference import check_input_size
+from deeplab_tf.export.fixed_size import check_input_size
 from deeplab_tf.export.saved_model import INPUT_NAME, load_serving_signature
 
 QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")

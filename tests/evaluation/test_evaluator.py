@@ -13,7 +13,7 @@ from deeplab_tf import DataError, ModelConfig, build_model
 from deeplab_tf.data import eval_pipeline, read_split, synthetic
 from deeplab_tf.data.image_io import voc_colormap
 from deeplab_tf.evaluation.evaluator import evaluate
-from deeplab_tf.evaluation.inference import Predictor
+from deeplab_tf.inference import Predictor
 from deeplab_tf.postprocess import CRFParams
 
 NUM_CLASSES = 4

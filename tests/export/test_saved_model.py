@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import deeplab_tf
 from deeplab_tf import ModelConfig, build_model
-from deeplab_tf.evaluation.inference import InferenceSettings
+from deeplab_tf.inference import InferenceSettings
 from deeplab_tf.export import (
     export_saved_model,
     load_serving_signature,

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from deeplab_tf.errors import InputError
-from deeplab_tf.evaluation.metrics import ConfusionMatrix, compute_metrics
+from deeplab_tf.metrics import ConfusionMatrix, compute_metrics
 
 
 def _random_batch(rng, num_classes, shape=(3, 17, 23), ignore_fraction=0.2):
@@ -112,7 +112,7 @@ _MIRRORED_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from deeplab_tf.evaluation.metrics import ConfusionMatrix
+    from deeplab_tf.metrics import ConfusionMatrix
 
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 4, (8, 9, 11))
@@ -150,7 +150,7 @@ def test_sums_over_replicas_under_mirrored_strategy(tmp_path):
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[2])},
+        env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[1])},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout.strip().splitlines()[-1])

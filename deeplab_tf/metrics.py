@@ -4,9 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from deeplab_tf.data.info import IGNORE_LABEL
 from deeplab_tf.errors import InputError
-
-IGNORE_LABEL = 255
 
 
 @keras.saving.register_keras_serializable(package="deeplab_tf")

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from deeplab_tf import ConfigError, ModelConfig, build_model
-from deeplab_tf.evaluation.inference import (
+from deeplab_tf.inference import (
     InferenceSettings,
     Predictor,
     SavedModelLogits,

@@ -1,71 +1,15 @@
-"""Test-time inference: another output stride, multi-scale and flipped passes, sliding windows."""
-
-import dataclasses
-import math
+"""The predictor: another output stride, multi-scale and flipped passes, sliding windows."""
 
 import tensorflow as tf
 
-from deeplab_tf.errors import ConfigError, InputError
-
-# The v3 paper's multi-scale test (§4.3, Table 5: 77.21 → 79.77 with OS8 and flip).
-PAPER_EVAL_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
-# log() floor for a SavedModel's probabilities: the smallest normal float32.
-_TINY = 1.1754944e-38
-
-
-@dataclasses.dataclass(frozen=True)
-class InferenceSettings:
-    """How an image's class probabilities are computed at test time.
-
-    Args:
-        scales: the image is resized by each factor, run, and its softmax
-            probabilities (from the logits resized back to the image) averaged.
-        flip: also run each scale left-right flipped (flipped back, averaged
-            with the rest), in the same batch as the unflipped image.
-        window_size: (height, width) of sliding-window tiles for images larger
-            than the training crop (Cityscapes 1024×2048 with 769 crops); tiles
-            overlap and their logits are averaged. None runs whole images.
-        window_overlap: fraction of a tile shared with its neighbour, in [0, 1).
-    """
-
-    scales: tuple = (1.0,)
-    flip: bool = False
-    window_size: tuple = None
-    window_overlap: float = 1.0 / 3.0
-
-    def __post_init__(self):
-        scales = tuple(float(s) for s in self.scales)
-        if not scales or any(not (math.isfinite(s) and s > 0) for s in scales):
-            raise ConfigError("eval_scales", f"must be positive numbers, got {list(self.scales)}")
-        object.__setattr__(self, "scales", scales)
-        if self.window_size is not None:
-            size = tuple(self.window_size)
-            size = size * 2 if len(size) == 1 else size
-            if len(size) != 2 or any(not isinstance(v, int) or v < 1 for v in size):
-                raise ConfigError("window_size", f"must be 1 or 2 positive integers, got {self.window_size}")
-            object.__setattr__(self, "window_size", size)
-        if not 0.0 <= self.window_overlap < 1.0:
-            raise ConfigError("window_overlap", f"must be in [0, 1), got {self.window_overlap}")
-
-    @property
-    def num_passes(self):
-        return len(self.scales) * (2 if self.flip else 1)
-
-    def to_dict(self):
-        return {
-            "eval_scales": list(self.scales),
-            "flip": self.flip,
-            "window_size": list(self.window_size) if self.window_size else None,
-            "window_overlap": self.window_overlap if self.window_size else None,
-        }
+from deeplab_tf.inference.settings import InferenceSettings
+from deeplab_tf.models import rebuild
 
 
 def at_output_stride(model, output_stride):
     """`model`, or the same weights rebuilt at `output_stride` (ASPP rates follow)."""
     if not output_stride or output_stride == model.model_config.output_stride:
         return model
-    from deeplab_tf.models import rebuild
-
     return rebuild(model, output_stride=output_stride)
 
 
@@ -190,43 +134,3 @@ class Predictor:
     def labels(self, images):
         """The argmax class of each pixel: int32 [..., H, W]."""
         return tf.argmax(self(images), axis=-1, output_type=tf.int32)
-
-
-class SavedModelLogits:
-    """An exported SavedModel used as a logits model by `predict_probabilities`.
-
-    The `serving_default` signature (README, Deployment) maps uint8 image(s) to
-    `probabilities`; log-probabilities serve as logits, since softmax(log p) = p,
-    so scales, flips and windows work on it as on a Keras model (each resized
-    input is rounded to uint8 first, as the signature takes).
-
-    Args:
-        path: the SavedModel directory.
-    """
-
-    def __init__(self, path):
-        self._loaded = tf.saved_model.load(path)  # keeps the signature's variables alive
-        if "serving_default" not in self._loaded.signatures:
-            raise InputError(f"model: {path} has no serving_default signature")
-        self._signature = self._loaded.signatures["serving_default"]
-        inputs = self._signature.structured_input_signature[1]
-        if len(inputs) != 1 or "probabilities" not in self._signature.structured_outputs:
-            raise InputError(f"model: {path}'s serving_default does not map one image input to probabilities")
-        (self._input_name, spec), = inputs.items()
-        self._dtype = spec.dtype
-        self._batched = spec.shape.rank != 3
-
-    def __call__(self, images, training=False):
-        del training
-        if self._dtype.is_integer:
-            images = tf.cast(tf.clip_by_value(tf.round(images), 0, 255), self._dtype)
-        else:
-            images = tf.cast(images, self._dtype)
-        if self._batched:
-            probabilities = self._run(images)
-        else:
-            probabilities = tf.map_fn(self._run, images, fn_output_signature=tf.float32)
-        return tf.math.log(tf.maximum(tf.cast(probabilities, tf.float32), _TINY))
-
-    def _run(self, images):
-        return tf.cast(self._signature(**{self._input_name: images})["probabilities"], tf.float32)
