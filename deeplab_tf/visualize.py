@@ -172,13 +172,55 @@ def _scalar(value, tf):
     return None
 
 
+# Plot titles of the trainer's scalars, in the order the plots are drawn (val mIoU early, so it is never cut).
+CURVE_TITLES = {
+    "loss/total": "Total loss",
+    "eval/miou": "Val mIoU",
+    "train/miou": "Train mIoU (crops)",
+    "loss/cross_entropy": "Cross-entropy",
+    "loss/weight_decay": "Weight decay",
+    "learning_rate": "Learning rate",
+    "train/pixel_accuracy": "Train pixel accuracy (crops)",
+    "steps_per_second": "Steps per second",
+}
+
+
+def _known_tag(tag):
+    """The `CURVE_TITLES` key `tag` ends with (after its run folder), or None."""
+    for key in CURVE_TITLES:
+        if tag == key or tag.endswith("/" + key):
+            return key
+    return None
+
+
+def curve_title(tag):
+    """A plot title in words for a `read_scalars` tag: "./loss/total" → "Total loss", "./eval/miou" → "Val mIoU"."""
+    key = _known_tag(tag)
+    if key is not None:
+        return CURVE_TITLES[key]
+    words = " ".join(part for part in tag.split("/") if part not in (".", "")).replace("_", " ")
+    words = words.replace("miou", "mIoU")
+    return words[:1].upper() + words[1:]
+
+
+def plotted_tags(scalars, max_plots=12):
+    """The tags `plot_training_curves` draws, in order: the trainer's (`CURVE_TITLES` order), then the rest."""
+    order = list(CURVE_TITLES)
+    tags = [tag for tag, points in scalars.items() if points]
+    tags.sort(key=lambda tag: (order.index(_known_tag(tag)) if _known_tag(tag) else len(order), tag))
+    return tags[:max_plots]
+
+
 def plot_training_curves(scalars, path, max_plots=12):
     """One small plot per scalar (loss, learning rate, mIoU, ...) in a grid, as a PNG.
+
+    The trainer's scalars come first, in `CURVE_TITLES` order (val mIoU, when
+    the run evaluated, second), titled in words; other tags follow.
 
     Returns:
         False (and writes nothing) when there is nothing to plot.
     """
-    tags = [tag for tag, points in scalars.items() if points][:max_plots]
+    tags = plotted_tags(scalars, max_plots)
     if not tags:
         return False
     columns = min(3, len(tags))
@@ -188,7 +230,7 @@ def plot_training_curves(scalars, path, max_plots=12):
     for axis, tag in zip(axes, tags):
         steps, values = zip(*scalars[tag])
         axis.plot(steps, values, marker="." if len(steps) < 30 else None, linewidth=1)
-        axis.set_title(tag, fontsize=8)
+        axis.set_title(curve_title(tag), fontsize=8)
         axis.set_xlabel("step", fontsize=7)
         axis.tick_params(labelsize=7)
         axis.grid(alpha=0.3)

@@ -64,6 +64,18 @@ def test_read_scalars_from_event_files_and_plot_them(tmp_path):
     assert not os.path.exists(path + "2")
 
 
+def test_curve_titles_read_as_words_and_val_miou_is_plotted_even_past_max_plots(tmp_path):
+    assert [visualize.curve_title(tag) for tag in ("./loss/total", "./loss/cross_entropy", "./loss/weight_decay",
+                                                   "./learning_rate", "./train/miou", "./eval/miou", "train/loss")] \
+        == ["Total loss", "Cross-entropy", "Weight decay", "Learning rate", "Train mIoU (crops)", "Val mIoU",
+            "Train loss"]
+    scalars = {f"./extra/tag_{i}": [(1, 1.0)] for i in range(12)}
+    scalars.update({"./loss/total": [(1, 2.0)], "./eval/miou": [(1, 0.5)], "./empty": []})
+    tags = visualize.plotted_tags(scalars, max_plots=4)
+    assert tags == ["./loss/total", "./eval/miou", "./extra/tag_0", "./extra/tag_1"]
+    assert visualize.plot_training_curves(scalars, str(tmp_path / "curves.png"), max_plots=4)
+
+
 def test_plots_write_pngs(tmp_path):
     names = ["background", "disc", "square"]
     confusion = np.array([[50, 2, 0], [3, 20, 0], [0, 0, 0]])
