@@ -222,14 +222,15 @@ def generate_dataset(output_dir, num_train, num_val, image_size=128, seed=0, log
 
     Args:
         output_dir: created if needed; files of the same names are replaced.
-        num_train, num_val: examples per split (>= 1).
+        num_train, num_val: examples per split (num_train may be 0: a set
+            to score a trained model on, such as the demo's fresh-seed set).
         image_size: height and width in pixels (>= 32).
         seed: every byte written depends only on the arguments.
 
     Returns:
         The dataset's `DatasetInfo`.
     """
-    for field, value, least in (("num_train", num_train, 1), ("num_val", num_val, 1),
+    for field, value, least in (("num_train", num_train, 0), ("num_val", num_val, 1),
                                 ("image_size", image_size, 32)):
         if int(value) < least:
             raise ConfigError(field, f"must be at least {least}, got {value}")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deeplab_tf import ConfigError
 from deeplab_tf.data import dataset_info, read_split, synthetic
 
 
@@ -121,3 +122,17 @@ def test_classes_are_not_told_apart_by_colour(samples):
     distances = np.linalg.norm(features[half:, None] - centroids[None], axis=-1)
     accuracy = np.mean(distances.argmin(1) + 1 == classes[half:])
     assert accuracy < 0.4, accuracy  # chance is 0.2
+
+
+def test_a_scoring_set_has_val_only_and_differs_from_the_seed_before(generated, tmp_path):
+    # The demo scores its v3 model on such a set, drawn with --seed + 1, beside the val split.
+    root = str(tmp_path / "fresh")
+    synthetic.generate_dataset(root, num_train=0, num_val=2, image_size=64, seed=6)
+    with open(os.path.join(root, "ImageSets", "Segmentation", "val.txt")) as file:
+        assert file.read().split() == ["val_00000", "val_00001"]
+    assert len(list(read_split("synthetic", root, "val"))) == 2
+    ours = Image.open(os.path.join(root, "JPEGImages", "val_00000.jpg"))
+    before = Image.open(os.path.join(generated, "JPEGImages", "val_00000.jpg"))
+    assert np.any(np.asarray(ours) != np.asarray(before))
+    with pytest.raises(ConfigError, match="num_val"):
+        synthetic.generate_dataset(str(tmp_path / "empty"), num_train=0, num_val=0, image_size=64)
