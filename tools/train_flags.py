@@ -69,7 +69,8 @@ flags.DEFINE_integer("image_summary_steps", TrainConfig.image_summary_steps,
 
 # Evaluation during training.
 flags.DEFINE_string("eval_split", TrainConfig.eval_split,
-                    "The split to evaluate (tools.train: with --eval_steps; tools.evaluate: the split it scores).")
+                    "The split evaluated during training with --eval_steps (the same name as "
+                    "tools.evaluate's, so a recipe's --eval_split line serves both).")
 flags.DEFINE_integer("eval_steps", TrainConfig.eval_steps,
                      "Evaluate --eval_split every this many steps and at the last step (0: never): single "
                      "scale at the training output stride, each image at its size, mIoU into TensorBoard "

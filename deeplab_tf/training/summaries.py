@@ -37,7 +37,8 @@ class Summaries:
 
     Tags: `loss/total`, `loss/cross_entropy`, `loss/weight_decay`,
     `learning_rate`, `train/miou`, `train/pixel_accuracy`, `steps_per_second`,
-    and images `train/overlays` (image | ground truth | prediction overlay).
+    `eval/miou` (with `eval_steps`), and images `train/overlays` (image |
+    ground truth | prediction overlay).
     """
 
     def __init__(self, model_dir, enabled=True):

@@ -584,7 +584,9 @@ def _make_functions(strategy, model, step, replica_step, moving_averages, num_cl
         weight = tf.constant(1.0 if chief else 0.0)
 
         def replica_fn(v):
-            return tf.distribute.get_replica_context().all_reduce("sum", tf.concat([v * weight, [weight]], 0))
+            # multiply_no_nan: the others' NaN ("no value") must not spoil the sum.
+            share = tf.concat([tf.math.multiply_no_nan(v, weight), [weight]], 0)
+            return tf.distribute.get_replica_context().all_reduce("sum", share)
 
         total = strategy.experimental_local_results(strategy.run(replica_fn, args=(values,)))[0]
         return total[:2] / total[2]

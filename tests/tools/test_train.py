@@ -192,7 +192,8 @@ def test_two_workers_on_localhost_complete_a_few_steps(dataset_dir, tmp_path):
     model_dir = str(tmp_path / "run")
     workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
     command = _command("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={model_dir}",
-                       *TINY, *V2, "--train_steps=3", "--checkpoint_steps=2", "--strategy=multi_worker")
+                       *TINY, *V2, "--train_steps=3", "--checkpoint_steps=2", "--strategy=multi_worker",
+                       "--eval_steps=2")
     processes = []
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
@@ -211,3 +212,8 @@ def test_two_workers_on_localhost_complete_a_few_steps(dataset_dir, tmp_path):
         assert "2 replicas" in output and "finished at step 3" in output
     assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-3")
     assert not [name for name in os.listdir(model_dir) if "scratch" in name]  # the worker's copies are gone
+    # Only the chief evaluated (steps 2 and 3); the other worker waited for it and heard its result.
+    assert sorted(_scalars(model_dir, "eval/miou")) == [2, 3]
+    assert "on 2 val images" in outputs[0] and "on 2 val images" not in outputs[1]
+    assert len(re.findall(r"^step \d+: val mIoU", outputs[1], re.MULTILINE)) == 2, outputs[1]
+    assert len([n for n in os.listdir(os.path.join(model_dir, "best", "checkpoints")) if n.endswith(".index")]) == 1
