@@ -20,10 +20,13 @@ into the convolutions and oneDNN's reordered weights kept between calls
 import json
 import os
 
-from absl import flags, logging
+from absl import flags
 
+# tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
 from tools import cli, inference_flags, model_flags, output_flags, train_flags  # noqa: F401  (--model_dir)
-from tools.benchmark_modes import MODES, BenchmarkConfig
+from tools.benchmark_modes import MODES, BenchmarkConfig, run_benchmark
+
+import tensorflow as tf  # noqa: E402
 
 flags.DEFINE_enum("mode", "inference", list(MODES), "What to time.")
 flags.DEFINE_list("input_size", ["513"], "Input (or crop) height[,width].")
@@ -54,8 +57,6 @@ def benchmark_config_from_flags():
     input_size = cli.parse_size("input_size", FLAGS.input_size)
     jit_compile = train_flags.jit_compile()
     if jit_compile is None:
-        import tensorflow as tf
-
         jit_compile = bool(tf.config.list_physical_devices("GPU"))
     train_config = None
     if FLAGS.mode == "train":
@@ -83,30 +84,7 @@ def main(argv):
     config = benchmark_config_from_flags()
     if FLAGS.mode in ("inference", "multiscale") and FLAGS.assume_frozen_weights:
         cli.assume_frozen_weights()
-    from deeplab_tf import benchmarking
-
-    result = {
-        "mode": FLAGS.mode,
-        "input_size": list(config.input_size),
-        "batch_size": config.batch_size,
-        "mixed_precision": config.dtype_policy,
-        "jit_compile": config.jit_compile,
-        "machine": benchmarking.machine_facts(),
-    }
-    logging.info("measuring the machine's matmul rate")
-    best32, median32 = benchmarking.matmul_flops_per_second("float32")
-    best16, median16 = benchmarking.matmul_flops_per_second("bfloat16")
-    result["matmul_flops_per_s_float32"] = best32
-    result["matmul_flops_per_s_bfloat16"] = best16
-    result["matmul_flops_per_s"] = best16 if config.dtype_policy == "mixed_bfloat16" else best32
-
-    logging.info("timing mode %s", FLAGS.mode)
-    result.update(MODES[FLAGS.mode](config))
-    if result.get("flops"):
-        result["flops_per_s"] = result["flops"] / result["median_s"]
-        result["utilization_vs_best_matmul"] = result["flops_per_s"] / result["matmul_flops_per_s"]
-        result["utilization"] = (benchmarking.paired_utilization(result["flops"], result) if "matmul_s" in result
-                                 else result["utilization_vs_best_matmul"])
+    result = run_benchmark(FLAGS.mode, config)
     text = json.dumps(result, indent=2)
     print(text)
     if FLAGS.output:

@@ -1,4 +1,9 @@
-"""The timed workloads of tools.benchmark, one function per --mode, each taking a `BenchmarkConfig`."""
+"""The timed workloads of tools.benchmark, one function per --mode, each taking a `BenchmarkConfig`.
+
+`run_benchmark(mode, config)` is the whole of one tools.benchmark run (machine
+facts, matmul rates, the mode's timing, utilisation) without flags, so a test
+runs it in-process on a tiny model with a small matmul.
+"""
 
 import dataclasses
 import glob
@@ -8,6 +13,7 @@ import tempfile
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 from PIL import Image
 
 from deeplab_tf import benchmarking
@@ -17,8 +23,8 @@ from deeplab_tf.batch_norm_folding import fold_batch_norms
 from deeplab_tf.config import ModelConfig
 from deeplab_tf.data.info import IGNORE_LABEL
 from deeplab_tf.data.synthetic import generate_dataset
-from deeplab_tf.evaluation.inference import PAPER_EVAL_SCALES, InferenceSettings, predict_probabilities, scaled_size
-from deeplab_tf.export.litert import measure_latency
+from deeplab_tf.export import measure_latency
+from deeplab_tf.inference import PAPER_EVAL_SCALES, InferenceSettings, predict_probabilities, scaled_size
 from deeplab_tf.models import build_model, rebuild
 from deeplab_tf.postprocess import dense_crf
 from deeplab_tf.profile import count_flops, graph_flops
@@ -38,7 +44,8 @@ class BenchmarkConfig:
         dtype_policy: Keras dtype policy of the timed network.
         jit_compile: XLA-compile the timed function.
         warmup, repeats: untimed runs, then timed runs.
-        matmul_size: the size³ matmul every timed run is paired with.
+        matmul_size: the size³ matmul every timed run is paired with, and whose
+            rate `run_benchmark` measures.
         model_config: the network (random weights) when `model_dir` is None.
         model_dir: inference modes: a trained model directory instead.
         fold_batch_norm: inference modes: BN folded into the convolutions, as tools.evaluate.
@@ -166,8 +173,6 @@ def _inference_facts(config, model_config):
 
 def _argmax_agreement(reference, other, pattern, timed_images):
     """Fraction of pixels whose argmax class the two forwards agree on."""
-
-
     if pattern:
         paths = sorted(glob.glob(pattern))
         if not paths:
@@ -273,8 +278,6 @@ def _gradient_flops(train_step, images, labels):
 
 def data(config):
     """Decode + augmentation + batching throughput of the training input pipeline."""
-
-
     dataset_dir = config.dataset_dir
     if dataset_dir is None:
         # Generated images at the crop size, so the scale augmentation does real work.
@@ -318,6 +321,39 @@ def tflite(config):
         raise UsageError("--tflite_model: required with --mode=tflite")
     return measure_latency(config.tflite_model, num_threads=2, warmup_runs=config.warmup,
                            timed_runs=max(config.repeats, 10))
+
+
+def run_benchmark(mode, config):
+    """One benchmark run: the JSON-ready dict tools.benchmark prints and writes.
+
+    The machine's facts and its float32 and bfloat16 matmul rates, the mode's
+    own timing (a `MODES` function of `config`), and, for a mode that counts
+    FLOPs, `flops_per_s`, `utilization_vs_best_matmul` and `utilization` (the
+    median over the mode's (run, matmul) pairs where it pairs them).
+    """
+    result = {
+        "mode": mode,
+        "input_size": list(config.input_size),
+        "batch_size": config.batch_size,
+        "mixed_precision": config.dtype_policy,
+        "jit_compile": config.jit_compile,
+        "machine": benchmarking.machine_facts(),
+    }
+    logging.info("measuring the machine's matmul rate")
+    best32, _ = benchmarking.matmul_flops_per_second("float32", size=config.matmul_size)
+    best16, _ = benchmarking.matmul_flops_per_second("bfloat16", size=config.matmul_size)
+    result["matmul_flops_per_s_float32"] = best32
+    result["matmul_flops_per_s_bfloat16"] = best16
+    result["matmul_flops_per_s"] = best16 if config.dtype_policy == "mixed_bfloat16" else best32
+
+    logging.info("timing mode %s", mode)
+    result.update(MODES[mode](config))
+    if result.get("flops"):
+        result["flops_per_s"] = result["flops"] / result["median_s"]
+        result["utilization_vs_best_matmul"] = result["flops_per_s"] / result["matmul_flops_per_s"]
+        result["utilization"] = (benchmarking.paired_utilization(result["flops"], result) if "matmul_s" in result
+                                 else result["utilization_vs_best_matmul"])
+    return result
 
 
 MODES = {"inference": inference, "multiscale": multiscale, "train": train, "data": data, "crf": crf, "tflite": tflite}

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deeplab_tf import ModelConfig
 from tools import benchmark_table
+from tools.benchmark_modes import BenchmarkConfig, run_benchmark
 
 
 def test_inference_mode_writes_utilisation(tmp_path, capsys):
@@ -39,6 +41,28 @@ def test_inference_mode_writes_utilisation(tmp_path, capsys):
     assert benchmark_table.main([str(output)]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[2].startswith("| inference: v3 R-18 OS16, 64×64, batch 1, float32 | ")
+
+
+def test_inference_mode_runs_in_process_from_a_config():
+    # No flags, no subprocess: a tiny ResNet-18 at 64x64 paired with a 256³ matmul.
+    config = BenchmarkConfig(
+        input_size=(64, 64), warmup=1, repeats=2, matmul_size=256,
+        model_config=ModelConfig(variant="v3", backbone="resnet18", output_stride=16, num_classes=3),
+    )
+    report = run_benchmark("inference", config)
+    json.dumps(report)  # the JSON tools.benchmark writes
+    assert report["mode"] == "inference" and report["input_size"] == [64, 64] and report["batch_size"] == 1
+    assert report["matmul_size"] == 256 and report["matmul_dtype"] == "float32"
+    assert report["flops"] > 0 and report["median_s"] > 0 and report["flops_per_s"] > 0
+    assert report["matmul_flops_per_s"] == report["matmul_flops_per_s_float32"] > 0
+    assert len(report["times_s"]) == len(report["matmul_s"]) == 2
+    for key in ("utilization", "utilization_vs_best_matmul"):
+        assert math.isfinite(report[key]) and report[key] > 0, key
+    ratios = [(report["flops"] / run) / (2 * 256**3 / matmul) for run, matmul in zip(report["times_s"], report["matmul_s"])]
+    assert report["utilization"] == pytest.approx(statistics.median(ratios))
+    assert report["images_per_s"] == pytest.approx(1 / report["median_s"])
+    assert report["model_config"]["backbone"] == "resnet18" and report["fold_batch_norm"]
+    assert "speedup_over_float32" not in report
 
 
 def test_bfloat16_inference_is_compared_with_float32_in_the_same_turns(tmp_path):
