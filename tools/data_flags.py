@@ -10,6 +10,8 @@ flags.DEFINE_enum("dataset", None, list(DATASET_NAMES),
                   "The dataset's format: voc2012, synthetic (generated), tfrecord (official "
                   "DeepLab shards), cityscapes or ade20k (TFDS manual-download directories).")
 flags.DEFINE_string("dataset_dir", None, "Where the dataset is.")
+flags.DEFINE_string("eval_split", "val", "The split evaluated: by tools.evaluate, and by tools.train "
+                    "with --eval_steps (so a recipe's --eval_split line serves both).")
 
 FLAGS = flags.FLAGS
 

@@ -19,6 +19,7 @@ EVALUATIONS = [
     ("v3, OS8 at test time", "v3", "metrics_os8.json"),
     ("v3, OS16, multi-scale + flip", "v3", "metrics_ms_flip.json"),
     ("v3, OS8, multi-scale + flip", "v3", "metrics_os8_ms_flip.json"),
+    ("v3, OS16, fresh images (generator seed + 1)", "v3", "metrics_fresh.json"),
     ("v2 (ASPP-L, MSC)", "v2", "metrics.json"),
     ("v2 + dense CRF", "v2", "metrics_crf.json"),
 ]
@@ -49,6 +50,9 @@ def _metrics_section(out):
         ])
     parts = ["<h2>Validation mIoU of each inference strategy</h2>",
              html_table(["model and inference", "mIoU %", "pixel accuracy %", "images", "ms / image"], rows)]
+    scales = (results.get("v3, OS16, multi-scale + flip") or {}).get("settings", {}).get("eval_scales")
+    if scales:
+        parts.append(f"<p>Multi-scale rows: scales {', '.join(f'{s:g}' for s in scales)}, each also flipped.</p>")
     before, after = results["v2 (ASPP-L, MSC)"], results["v2 + dense CRF"]
     if before and after:
         gain = 100 * (after["miou"] - before["miou"])

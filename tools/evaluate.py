@@ -37,7 +37,6 @@ from deeplab_tf.evaluation import (  # noqa: E402
 from deeplab_tf.evaluation.report import write_report  # noqa: E402
 from deeplab_tf.inference import Predictor  # noqa: E402
 
-flags.DEFINE_string("eval_split", "val", "The split to evaluate.")
 flags.DEFINE_list("eval_pad_size", None, "Pad every image (never resize) to height[,width] with label "
                   "255, as official DeepLab's 513; default: each image at its own size.")
 flags.DEFINE_string("output_name", "metrics.json", "File name in model_dir/eval/; with --crf the CRF "

@@ -10,7 +10,7 @@ from absl import flags
 
 from deeplab_tf.training.config import INIT_SCOPES, MIXED_PRECISION_POLICIES, OPTIMIZERS, TrainConfig
 from deeplab_tf.training.strategy import STRATEGIES
-from tools import cli
+from tools import cli, data_flags  # noqa: F401  (defines --eval_split, which the training config reads)
 
 
 # Data.
@@ -68,9 +68,6 @@ flags.DEFINE_integer("image_summary_steps", TrainConfig.image_summary_steps,
                      "TensorBoard image overlays every this many steps (0: never).")
 
 # Evaluation during training.
-flags.DEFINE_string("eval_split", TrainConfig.eval_split,
-                    "The split evaluated during training with --eval_steps (the same name as "
-                    "tools.evaluate's, so a recipe's --eval_split line serves both).")
 flags.DEFINE_integer("eval_steps", TrainConfig.eval_steps,
                      "Evaluate --eval_split every this many steps and at the last step (0: never): single "
                      "scale at the training output stride, each image at its size, mIoU into TensorBoard "

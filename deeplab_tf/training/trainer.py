@@ -27,6 +27,7 @@ from deeplab_tf import model_dir as model_dir_lib
 from deeplab_tf.backbones import load_imagenet_weights
 from deeplab_tf.errors import ConfigError, DataError, InputError
 from deeplab_tf.evaluation import evaluate
+from deeplab_tf.files import atomic_path
 from deeplab_tf.inference import InferenceSettings, Predictor
 from deeplab_tf.metrics import compute_metrics
 from deeplab_tf.models import build_model
@@ -438,9 +439,8 @@ class Trainer:
         copy = build_model(self.model_config)
         tf.train.Checkpoint(model=copy).read(checkpoint).expect_partial().assert_existing_objects_matched()
         path = os.path.join(self.model_dir, MODEL_FILE)
-        temporary = os.path.join(self.model_dir, ".model.tmp.keras")
-        copy.save(temporary)
-        os.replace(temporary, path)
+        with atomic_path(path, suffix=".keras") as temporary:
+            copy.save(temporary)
         return path
 
     def _dataset_facts(self):
