@@ -17,6 +17,9 @@ def test_prints_contract_keys():
     assert info["feature_size"] == [8, 12]
     assert info["unit_rates"]["block3"] == [2, 2]
     assert info["unit_rates"]["block4"] == [4, 8]
+    # Both 3×3s of each basic unit: the strided one keeps the rate of the grid it reads.
+    assert info["conv_rates"]["block3"] == [[1, 2], [2, 2]]
+    assert info["conv_rates"]["block4"] == [[2, 4], [8, 8]]
     assert info["params"] > 11_000_000
     assert info["flops"] > 0
 
