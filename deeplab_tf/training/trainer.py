@@ -123,9 +123,9 @@ class Trainer:
             checkpoints.resolve_checkpoint(config.init_checkpoint)  # fail now, not after building
         if config.backbone_weights and not os.path.isfile(config.backbone_weights):
             raise ConfigError("backbone_weights", f"no such file: {config.backbone_weights}")
-        data_lib.dataset_info(config.dataset, config.dataset_dir, self.model_config.num_classes)
+        info = data_lib.dataset_info(config.dataset, config.dataset_dir, self.model_config.num_classes)
         if config.eval_steps:
-            self._eval_examples()  # a missing --eval_split fails now, not at the first evaluation
+            self._eval_examples(info)  # a missing --eval_split fails now, not at the first evaluation
 
     def _check_model_dir(self):
         """A model directory holding another network's checkpoints must not be resumed into."""
@@ -203,16 +203,14 @@ class Trainer:
          self.share_from_chief) = functions
         # Single scale at the training stride, BN in inference mode; one trace serves every image size.
         self.eval_predictor = Predictor(model, InferenceSettings()) if evaluating else None
-        self.eval_examples = self._eval_examples() if evaluating else None
+        self.eval_examples = self._eval_examples(info) if evaluating else None
 
-    def _eval_examples(self):
+    def _eval_examples(self, info):
         """The eval split as `eval_pipeline` gives it (each image at its size); a subset cached in memory."""
         config = self.config
         examples = data_lib.eval_pipeline(
-            data_lib.read_split(config.dataset, config.dataset_dir, config.eval_split,
-                                num_classes=self.model_config.num_classes),
-            ignore_label=data_lib.dataset_info(config.dataset, config.dataset_dir,
-                                               self.model_config.num_classes).ignore_label,
+            data_lib.read_split(config.dataset, config.dataset_dir, config.eval_split, num_classes=info.num_classes),
+            ignore_label=info.ignore_label,
         )
         if config.eval_max_images:
             examples = examples.take(config.eval_max_images).cache()  # decoded once, evaluated many times
