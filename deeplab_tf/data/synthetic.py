@@ -22,6 +22,7 @@ Everything derives from `seed`: example i of a split uses the random stream
 `SeedSequence([seed, split, i])`, so the same arguments give identical files.
 """
 
+import multiprocessing
 import os
 
 import numpy as np
@@ -215,7 +216,16 @@ def dataset_info():
     return info_lib.DatasetInfo("synthetic", len(CLASS_NAMES), info_lib.IGNORE_LABEL, CLASS_NAMES)
 
 
-def generate_dataset(output_dir, num_train, num_val, image_size=128, seed=0, log_every=200):
+def _render_files(task):
+    """(seed, split index, example index, size) → (JPEG bytes, palette PNG bytes)."""
+    seed, split_index, index, size = task
+    rng = np.random.default_rng(np.random.SeedSequence([seed, split_index, index]))
+    image, label, _ = render_example(rng, size)
+    return image_io.encode_jpeg(image), image_io.encode_palette_png(label)
+
+
+def generate_dataset(output_dir, num_train, num_val, image_size=128, seed=0, log_every=200,
+                     processes=1):
     """Writes the generated dataset in the VOC layout, with `dataset.json` beside it.
 
     Layout: `JPEGImages/<id>.jpg`, `SegmentationClass/<id>.png` (VOC palette),
@@ -227,7 +237,11 @@ def generate_dataset(output_dir, num_train, num_val, image_size=128, seed=0, log
         num_train, num_val: examples per split (num_train may be 0: a set
             to score a trained model on, such as the demo's fresh-seed set).
         image_size: height and width in pixels (>= 32).
-        seed: every byte written depends only on the arguments.
+        seed: every byte written depends only on the arguments, whatever
+            `processes` is: each example has its own random stream.
+        processes: worker processes rendering examples (1: render in this
+            process). Workers are forked, so call this before TensorFlow has
+            run anything in the process (as `tools.make_synthetic_data` does).
 
     Returns:
         The dataset's `DatasetInfo`.
@@ -239,23 +253,26 @@ def generate_dataset(output_dir, num_train, num_val, image_size=128, seed=0, log
     for folder in (voc.IMAGE_DIR, voc.LABEL_DIR, voc.SPLIT_DIR):
         os.makedirs(os.path.join(output_dir, folder), exist_ok=True)
 
-    splits = {}
-    done, total = 0, num_train + num_val
-    for split_index, (split, count) in enumerate((("train", num_train), ("val", num_val))):
-        names = []
-        for i in range(count):
-            name = f"{split}_{i:05d}"
-            rng = np.random.default_rng(np.random.SeedSequence([seed, split_index, i]))
-            image, label, _ = render_example(rng, image_size)
+    splits = {"train": [f"train_{i:05d}" for i in range(num_train)],
+              "val": [f"val_{i:05d}" for i in range(num_val)]}
+    tasks = [(int(seed), split_index, i, int(image_size))
+             for split_index, count in enumerate((num_train, num_val)) for i in range(count)]
+    names = splits["train"] + splits["val"]
+    # Rendering is numpy and PIL only; "fork" starts workers without re-importing TensorFlow.
+    pool = multiprocessing.get_context("fork").Pool(processes) if processes > 1 else None
+    try:
+        files = pool.imap(_render_files, tasks, chunksize=8) if pool else map(_render_files, tasks)
+        for done, (name, (jpeg, png)) in enumerate(zip(names, files), start=1):
             with open(os.path.join(output_dir, voc.IMAGE_DIR, name + voc.IMAGE_EXT), "wb") as f:
-                f.write(image_io.encode_jpeg(image))
+                f.write(jpeg)
             with open(os.path.join(output_dir, voc.LABEL_DIR, name + voc.LABEL_EXT), "wb") as f:
-                f.write(image_io.encode_palette_png(label))
-            names.append(name)
-            done += 1
+                f.write(png)
             if log_every and done % log_every == 0:
-                logging.info("generated %d/%d images", done, total)
-        splits[split] = names
+                logging.info("generated %d/%d images", done, len(tasks))
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
     splits["trainval"] = splits["train"] + splits["val"]
     for split, names in splits.items():
         with open(voc.split_file(output_dir, split), "w") as f:

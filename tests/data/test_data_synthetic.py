@@ -64,10 +64,11 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(generated, tmp
     assert first["JPEGImages/train_00000.jpg"] != other["JPEGImages/train_00000.jpg"]
 
 
-def test_the_tool_writes_the_same_bytes_as_the_library(generated, tmp_path, data_helpers):
+def test_the_tool_in_two_processes_writes_the_same_bytes_as_the_library(generated, tmp_path,
+                                                                       data_helpers):
     result = data_helpers.run_tool(
         "make_synthetic_data", f"--output_dir={tmp_path / 'tool'}", "--num_train=6",
-        "--num_val=2", "--image_size=64", "--seed=5",
+        "--num_val=2", "--image_size=64", "--seed=5", "--processes=2",
     )
     assert result.returncode == 0, result.stderr
     assert _files(tmp_path / "tool") == _files(generated)
