@@ -38,8 +38,9 @@ def fold_batch_norms(model):
         if not layer.weights:
             continue
         source = originals[layer.name]
-        batch_norm = originals.get(_batch_norm_name(layer.name))
-        if isinstance(layer, keras.layers.Conv2D) and isinstance(batch_norm, keras.layers.BatchNormalization):
+        batch_norm = _batch_norm_after(layer.name, originals)
+        convolution = isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+        if convolution and isinstance(batch_norm, keras.layers.BatchNormalization):
             layer.set_weights(_folded_conv_weights(source, batch_norm))
             used.add(batch_norm.name)
         else:
@@ -51,23 +52,38 @@ def fold_batch_norms(model):
     return folded
 
 
-def _batch_norm_name(conv_name):
-    # The naming of every Conv → BN pair in this library: "conv2_block1_1_conv" →
-    # "conv2_block1_1_bn" (keras.applications), "aspp_rate6" → "aspp_rate6_bn".
+def _batch_norm_after(conv_name, layers):
+    """The BatchNormalization layer that follows convolution `conv_name`, or None.
+
+    The namings of every Conv → BN pair in this library: keras.applications'
+    ResNet ("conv2_block1_1_conv" → "conv2_block1_1_bn") and MobileNetV2
+    ("block_1_expand" → "block_1_expand_BN", "Conv1" → "bn_Conv1"), and the
+    heads' ("aspp_rate6" → "aspp_rate6_bn").
+    """
     stem = conv_name[: -len("_conv")] if conv_name.endswith("_conv") else conv_name
-    return f"{stem}_bn"
+    for name in (f"{stem}_bn", f"{conv_name}_BN", f"bn_{conv_name}"):
+        if name in layers:
+            return layers[name]
+    return None
 
 
 def _folded_conv_weights(conv, batch_norm):
     kernel = np.asarray(conv.kernel, np.float64)
-    bias = np.asarray(conv.bias, np.float64) if conv.use_bias else np.zeros(kernel.shape[-1])
+    channels = conv.kernel.shape[2] * conv.kernel.shape[3] if _is_depthwise(conv) else kernel.shape[-1]
+    bias = np.asarray(conv.bias, np.float64) if conv.use_bias else np.zeros(channels)
     gamma = np.asarray(batch_norm.gamma, np.float64) if batch_norm.scale else 1.0
     beta = np.asarray(batch_norm.beta, np.float64) if batch_norm.center else 0.0
     mean = np.asarray(batch_norm.moving_mean, np.float64)
     variance = np.asarray(batch_norm.moving_variance, np.float64)
     scale = gamma / np.sqrt(variance + batch_norm.epsilon)
     dtype = conv.kernel.dtype
-    return [(kernel * scale).astype(dtype), ((bias - mean) * scale + beta).astype(dtype)]
+    # A depthwise kernel is [h, w, channels, multiplier]: output channel c·multiplier + m.
+    kernel_scale = scale.reshape(kernel.shape[2:]) if _is_depthwise(conv) else scale
+    return [(kernel * kernel_scale).astype(dtype), ((bias - mean) * scale + beta).astype(dtype)]
+
+
+def _is_depthwise(layer):
+    return isinstance(layer, keras.layers.DepthwiseConv2D)
 
 
 def _all_layers(model):

@@ -1,10 +1,10 @@
-"""DeepLab v2 / v3 models built from a `ModelConfig`, and v2's multi-scale wrapper."""
+"""DeepLab v2 / v3 / v3+ models built from a `ModelConfig`, and v2's multi-scale wrapper."""
 
 import keras
 
-from deeplab_tf.backbones import AtrousResNet
+from deeplab_tf.backbones import build_backbone
 from deeplab_tf.config import ModelConfig
-from deeplab_tf.heads import ASPP, ASPPL
+from deeplab_tf.heads import ASPP, ASPPL, Decoder
 from deeplab_tf.layers import ResizeToMatch, ScaleImage
 
 
@@ -12,8 +12,11 @@ from deeplab_tf.layers import ResizeToMatch, ScaleImage
 class DeepLab(keras.Model):
     """DeepLab: RGB in [0, 255] → per-pixel logits at the input size.
 
-    v3: atrous ResNet → ASPP with image pooling → 1×1 classifier → bilinear
-    upsampling (Chen et al. 2017, https://arxiv.org/abs/1706.05587).
+    v3: atrous ResNet or MobileNetV2 → ASPP with image pooling → 1×1
+    classifier → bilinear upsampling (Chen et al. 2017, https://arxiv.org/abs/1706.05587).
+    v3+: v3's ASPP output refined by the decoder with the backbone's stride-4
+    feature, then the classifier and upsampling (Chen et al. 2018,
+    https://arxiv.org/abs/1802.02611).
     v2: atrous ResNet at OS8 → ASPP-L (summed atrous classifiers) → bilinear
     upsampling (Chen et al. 2016, https://arxiv.org/abs/1606.00915).
     The logits are float32 whatever the dtype policy, for a stable loss.
@@ -36,29 +39,41 @@ class DeepLab(keras.Model):
         kwargs.setdefault("name", f"deeplab_{config.variant}_{config.backbone}")
 
         # === Layers ===
-        backbone = AtrousResNet(config, fold_batch_norm=fold_batch_norm, name="backbone")
-        if config.variant == "v3":
-            head = [
-                ASPP(
-                    filters=config.aspp_filters,
-                    atrous_rates=config.atrous_rates,
-                    image_pooling=config.image_pooling,
-                    batch_norm_decay=config.batch_norm_decay,
-                    dropout_rate=config.dropout_rate,
-                    fold_batch_norm=fold_batch_norm,
-                    name="aspp",
-                ),
-                keras.layers.Conv2D(config.num_classes, 1, name="classifier"),
-            ]
+        with_decoder = config.variant == "v3plus"
+        backbone = build_backbone(config, fold_batch_norm=fold_batch_norm, low_level_output=with_decoder,
+                                  name="backbone")
+        if config.variant == "v2":
+            head = ASPPL(config.num_classes, config.atrous_rates, name="aspp_l")
         else:
-            head = [ASPPL(config.num_classes, config.atrous_rates, name="aspp_l")]
+            aspp = ASPP(
+                filters=config.aspp_filters,
+                atrous_rates=config.atrous_rates,
+                image_pooling=config.image_pooling,
+                batch_norm_decay=config.batch_norm_decay,
+                dropout_rate=config.dropout_rate,
+                fold_batch_norm=fold_batch_norm,
+                name="aspp",
+            )
+            classifier = keras.layers.Conv2D(config.num_classes, 1, name="classifier")
+        if with_decoder:
+            decoder = Decoder(
+                filters=config.aspp_filters,
+                separable=config.decoder_use_separable_conv,
+                batch_norm_decay=config.batch_norm_decay,
+                fold_batch_norm=fold_batch_norm,
+                name="decoder",
+            )
         upsample = ResizeToMatch(name="upsample_logits", dtype="float32")
 
         # === Functional Model ===
         images = keras.Input(shape=(None, None, 3), name="image")
-        x = backbone(images)
-        for layer in head:
-            x = layer(x)
+        if config.variant == "v2":
+            x = head(backbone(images))
+        elif with_decoder:
+            low_level, features = backbone(images)
+            x = classifier(decoder([aspp(features), low_level]))
+        else:
+            x = classifier(aspp(backbone(images)))
         logits = upsample([x, images])
         super().__init__(inputs=images, outputs=logits, **kwargs)
 

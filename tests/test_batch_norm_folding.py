@@ -17,6 +17,9 @@ CONFIGS = {
                                      aspp_filters=32),
     "v2_msc": ModelConfig(variant="v2", backbone="resnet18", output_stride=8, num_classes=5,
                           msc_scales=(1.0, 0.5)),
+    "v3plus_separable": ModelConfig(variant="v3plus", backbone="resnet18", num_classes=5, aspp_filters=32),
+    "v3_mobilenetv2_os8": ModelConfig(backbone="mobilenetv2", width_multiplier=0.5, output_stride=8,
+                                      num_classes=5, aspp_filters=32),
 }
 
 

@@ -1,4 +1,4 @@
-"""DeepLab v3 / v2 / MSC models: shapes, parameter count, saving, stride switch."""
+"""DeepLab v3 / v3+ / v2 / MSC models: shapes, parameter count, saving, stride switch."""
 
 import keras
 import numpy as np
@@ -11,6 +11,9 @@ SMALL_V3 = ModelConfig(variant="v3", backbone="resnet18", output_stride=16, num_
 SMALL_V2 = ModelConfig(variant="v2", backbone="resnet18", output_stride=8, num_classes=5)
 SMALL_MSC = ModelConfig(variant="v2", backbone="resnet18", output_stride=8, num_classes=5,
                         msc_scales=(1.0, 0.75, 0.5))
+SMALL_V3PLUS = ModelConfig(variant="v3plus", backbone="resnet18", output_stride=16, num_classes=5, aspp_filters=32)
+SMALL_MNV2_V3PLUS = ModelConfig(variant="v3plus", backbone="mobilenetv2", width_multiplier=0.5, output_stride=8,
+                                num_classes=5, aspp_filters=32, decoder_use_separable_conv=False)
 
 
 def _images(batch, height, width, seed=0):
@@ -32,7 +35,8 @@ def test_v3_resnet101_parameter_count_equals_an_independent_count():
     assert model.count_params() == backbone + head
 
 
-@pytest.mark.parametrize("config", [SMALL_V3, SMALL_V2, SMALL_MSC], ids=["v3", "v2", "v2_msc"])
+@pytest.mark.parametrize("config", [SMALL_V3, SMALL_V2, SMALL_MSC, SMALL_V3PLUS, SMALL_MNV2_V3PLUS],
+                         ids=["v3", "v2", "v2_msc", "v3plus", "v3plus_mnv2"])
 @pytest.mark.parametrize("height, width", [(64, 64), (65, 47)])
 def test_logits_at_input_size(config, height, width):
     logits = build_model(config)(_images(1, height, width))
@@ -68,7 +72,8 @@ def test_msc_fuses_by_maximum_and_exposes_each_scale():
     assert multi_scale_outputs(single) is single
 
 
-@pytest.mark.parametrize("config", [SMALL_V3, SMALL_MSC], ids=["v3", "v2_msc"])
+@pytest.mark.parametrize("config", [SMALL_V3, SMALL_MSC, SMALL_V3PLUS, SMALL_MNV2_V3PLUS],
+                         ids=["v3", "v2_msc", "v3plus", "v3plus_mnv2"])
 def test_keras_file_round_trip_in_safe_mode(config, tmp_path):
     model = build_model(config)
     images = _images(2, 33, 45)

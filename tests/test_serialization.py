@@ -14,13 +14,16 @@ def _registered_layer_classes():
 
 
 def _instances():
-    """One built instance of each registered layer class, from the v3 and the v2 (MSC) networks."""
+    """One built instance of each registered layer class, from the v3, v3+ (MobileNetV2) and v2 (MSC) networks."""
     v3 = build_model(ModelConfig(variant="v3", backbone="resnet18", output_stride=16, multi_grid=(1, 2),
                                  num_classes=3))
     v2 = build_model(ModelConfig(variant="v2", backbone="resnet18", output_stride=8, multi_grid=(1, 1),
                                  num_classes=3, msc_scales=(1.0, 0.5)))
+    v3plus = build_model(ModelConfig(variant="v3plus", backbone="mobilenetv2", width_multiplier=0.5,
+                                     output_stride=8, num_classes=3))
     found = {}
-    for layer in [v3, v2, *v3._flatten_layers(include_self=False), *v2._flatten_layers(include_self=False)]:
+    networks = [v3, v2, v3plus]
+    for layer in networks + [child for network in networks for child in network._flatten_layers(include_self=False)]:
         found.setdefault(type(layer), layer)
     return found
 

@@ -2,21 +2,30 @@
 
 from absl import flags
 
-from deeplab_tf.config import BACKBONE_LAYOUTS, OUTPUT_STRIDES, VARIANTS, ModelConfig
+from deeplab_tf.config import BACKBONES, DECODER_OUTPUT_STRIDES, OUTPUT_STRIDES, VARIANTS, WIDTH_MULTIPLIERS, ModelConfig
 from tools.cli import UsageError
 
-flags.DEFINE_enum("model_variant", "v3", list(VARIANTS), "DeepLab v3 (ASPP) or v2 (ASPP-L).")
-flags.DEFINE_enum("backbone", "resnet101", list(BACKBONE_LAYOUTS), "Atrous ResNet depth.")
+flags.DEFINE_enum("model_variant", "v3", list(VARIANTS), "DeepLab v3 (ASPP), v3plus (ASPP and the v3+ decoder) "
+                  "or v2 (ASPP-L).")
+flags.DEFINE_enum("backbone", "resnet101", list(BACKBONES), "Atrous ResNet depth, or MobileNetV2.")
+flags.DEFINE_float("width_multiplier", 1.0, f"mobilenetv2: width multiplier (keras.applications' alpha), one of "
+                   f"{', '.join(map(str, WIDTH_MULTIPLIERS))}.")
 flags.DEFINE_integer("output_stride", 16, f"Input/feature size ratio, one of {OUTPUT_STRIDES}. evaluate, predict "
                      "and export rebuild a trained network at it when given (same weights, ASPP rates "
                      "follow); default there: as trained.")
-flags.DEFINE_list("multi_grid", None, "Unit-rate multipliers of block4, e.g. 1,2,4 (default: v3 1,2,4; v2 ones).")
-flags.DEFINE_list("atrous_rates", None, "ASPP rates (default: the paper's for the variant and output stride).")
+flags.DEFINE_list("multi_grid", None, "ResNets: unit-rate multipliers of block4, e.g. 1,2,4 (default: v3 1,2,4; "
+                  "v2 ones).")
+flags.DEFINE_list("atrous_rates", None, "ASPP rates (default: the paper's for the variant and output stride; none "
+                  "for mobilenetv2). Empty (--atrous_rates=): ASPP's 1x1 branch and image pooling only.")
 flags.DEFINE_integer("num_classes", 21, "Number of classes (taken from the dataset where it knows).")
 flags.DEFINE_integer("num_cascaded_blocks", 0, "Copies of block4 after it: 1-3 builds blocks 5-7 (v3 'going deeper').")
 flags.DEFINE_bool("image_pooling", True, "v3: add ASPP's image-level pooling branch.")
 flags.DEFINE_list("msc_scales", [], "v2 multi-scale inputs, e.g. 1,0.75,0.5 (empty: single scale).")
 flags.DEFINE_float("batch_norm_decay", 0.9997, "BatchNormalization moving-average decay.")
+flags.DEFINE_integer("decoder_output_stride", 4, f"v3plus: stride of the backbone feature the decoder refines with, "
+                     f"one of {DECODER_OUTPUT_STRIDES}.")
+flags.DEFINE_bool("decoder_use_separable_conv", True, "v3plus: depthwise-separable 3x3 decoder convolutions "
+                  "(--nodecoder_use_separable_conv: regular ones).")
 
 FLAGS = flags.FLAGS
 
@@ -52,4 +61,7 @@ def model_config_from_flags(num_classes=None):
         image_pooling=FLAGS.image_pooling,
         msc_scales=_numbers("msc_scales", float) or (),
         batch_norm_decay=FLAGS.batch_norm_decay,
+        width_multiplier=FLAGS.width_multiplier,
+        decoder_output_stride=FLAGS.decoder_output_stride,
+        decoder_use_separable_conv=FLAGS.decoder_use_separable_conv,
     )

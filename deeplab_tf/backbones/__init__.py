@@ -1,15 +1,20 @@
-"""Atrous ResNet backbones."""
+"""Atrous backbones: ResNet-18/34/50/101 and MobileNetV2."""
 
-from deeplab_tf.backbones.block_plan import BlockSpec, block_plan, conv_rates, unit_rates
-from deeplab_tf.backbones.resnet import AtrousResNet, build_backbone
+from deeplab_tf.backbones.block_plan import BlockSpec, block_plan
 from deeplab_tf.backbones.imagenet_weights import load_imagenet_weights
+from deeplab_tf.backbones.mobilenet_v2 import AtrousMobileNetV2, inverted_residual_plan
+from deeplab_tf.backbones.resnet import AtrousResNet
+from deeplab_tf.backbones.select import backbone_class, build_backbone, conv_rates, unit_rates
 
 __all__ = [
+    "AtrousMobileNetV2",
     "AtrousResNet",
     "BlockSpec",
+    "backbone_class",
     "block_plan",
-    "conv_rates",
     "build_backbone",
+    "conv_rates",
+    "inverted_residual_plan",
     "load_imagenet_weights",
     "unit_rates",
 ]

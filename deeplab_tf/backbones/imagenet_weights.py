@@ -1,26 +1,31 @@
-"""Loading `keras.applications` ResNet-50/101 ImageNet weights into our backbones."""
+"""Loading `keras.applications` ResNet-50/101 and MobileNetV2 ImageNet weights into our backbones."""
 
 import os
 
 import keras
 
+from deeplab_tf.backbones.mobilenet_v2 import IMAGENET_LAYERS_LEFT_OUT
 from deeplab_tf.errors import InputError
 
 _APPLICATIONS = {
     "resnet50": keras.applications.ResNet50,
     "resnet101": keras.applications.ResNet101,
+    "mobilenetv2": keras.applications.MobileNetV2,
 }
 
 
 def load_imagenet_weights(model_or_backbone, source):
-    """Copies ResNet weights layer by layer, by `keras.applications` layer name.
+    """Copies ImageNet weights layer by layer, by `keras.applications` layer name.
 
     Args:
-        model_or_backbone: a `DeepLab` model (its backbone is used) or an
-            `AtrousResNet` built for "resnet50" or "resnet101".
-        source: a `keras.applications.ResNet50/101` model (with or without its
-            top), or the path of its weights file: the `..._notop.h5` that
-            `keras.applications` downloads, or a `.weights.h5` saved by Keras 3.
+        model_or_backbone: a `DeepLab` model (its backbone is used), an
+            `AtrousResNet` built for "resnet50" or "resnet101", or an
+            `AtrousMobileNetV2` (of the source's width multiplier).
+        source: a `keras.applications.ResNet50/101` or `MobileNetV2` model
+            (`include_top=False`; MobileNetV2's 1280-channel head and classifier
+            are skipped), or the path of its weights file: the `..._notop.h5`
+            (`..._no_top.h5`) that `keras.applications` downloads, or a
+            `.weights.h5` saved by Keras 3.
 
     Returns:
         The names of the layers whose weights were copied.
@@ -32,12 +37,13 @@ def load_imagenet_weights(model_or_backbone, source):
     backbone = getattr(model_or_backbone, "backbone", model_or_backbone)
     config = backbone.model_config
     if isinstance(source, (str, os.PathLike)):
-        source = _read_weights_file(config.backbone, os.fspath(source))
+        source = _read_weights_file(config, os.fspath(source))
 
+    left_out = IMAGENET_LAYERS_LEFT_OUT if config.is_mobilenet else ()
     copied = []
     for layer in source.layers:
         weights = layer.get_weights()
-        if not weights:
+        if not weights or layer.name in left_out:
             continue
         try:
             target = backbone.get_layer(layer.name)
@@ -60,15 +66,16 @@ def load_imagenet_weights(model_or_backbone, source):
     return copied
 
 
-def _read_weights_file(backbone_name, path):
-    if backbone_name not in _APPLICATIONS:
+def _read_weights_file(config, path):
+    if config.backbone not in _APPLICATIONS:
         raise InputError(
-            f"backbone_weights: ImageNet weights exist for resnet50 and resnet101, "
-            f"not {backbone_name}"
+            f"backbone_weights: ImageNet weights exist for resnet50, resnet101 and mobilenetv2, "
+            f"not {config.backbone}"
         )
     if not os.path.isfile(path):
         raise InputError(f"backbone_weights: no such file: {path}")
-    reference = _APPLICATIONS[backbone_name](weights=None, include_top=False)
+    width = {"alpha": config.width_multiplier} if config.is_mobilenet else {}
+    reference = _APPLICATIONS[config.backbone](weights=None, include_top=False, **width)
     try:
         reference.load_weights(path, skip_mismatch=False)
     except Exception as error:  # h5py and Keras raise many types for a bad file.

@@ -7,6 +7,7 @@ Segmentation", https://arxiv.org/abs/1706.05587, §3.2.
 
 import keras
 
+from deeplab_tf.backbones.batch_norm import BatchNormAfterConv
 from deeplab_tf.backbones.block_plan import block_plan
 from deeplab_tf.config import ModelConfig
 from deeplab_tf.layers import ImageNetNormalization, conv2d
@@ -44,6 +45,9 @@ class AtrousResNet(keras.Model):
         fold_batch_norm: build the inference form, where every convolution has
             a bias and no BatchNormalization follows it (weights from
             `deeplab_tf.fold_batch_norms`); for inference and export only.
+        low_level_output: also return block1's output (stride 4), the feature
+            the v3+ decoder refines with: the outputs are then
+            `[low_level, features]`.
 
     Example:
     ```python
@@ -52,16 +56,17 @@ class AtrousResNet(keras.Model):
     ```
     """
 
-    def __init__(self, config, fold_batch_norm=False, **kwargs):
+    def __init__(self, config, fold_batch_norm=False, low_level_output=False, **kwargs):
         if isinstance(config, dict):
             config = ModelConfig.from_dict(config)
         kwargs.setdefault("name", f"{config.backbone}_os{config.output_stride}")
-        norm = _Normalization(config, fold_batch_norm)
+        norm = BatchNormAfterConv(config, fold_batch_norm, BACKBONE_BN_EPSILON)
 
         # === Functional Model ===
         images = keras.Input(shape=(None, None, 3), name="image")
         x = ImageNetNormalization(name="preprocess")(images)
         x = _stem(x, config, norm)
+        low_level = None
         for block in block_plan(config):
             for unit, rate in enumerate(block.unit_rates):
                 x = _residual_unit(
@@ -74,17 +79,22 @@ class AtrousResNet(keras.Model):
                     rate=rate,
                     name=f"{block.prefix}_block{unit + 1}",
                 )
-        super().__init__(inputs=images, outputs=x, **kwargs)
+            if low_level is None:
+                low_level = x  # block1's output, at the stem's stride 4
+        outputs = [low_level, x] if low_level_output else x
+        super().__init__(inputs=images, outputs=outputs, **kwargs)
 
         # === Config ===
         self.model_config = config
         self.fold_batch_norm = fold_batch_norm
+        self.low_level_output = low_level_output
         self.output_stride = config.output_stride
 
     def get_config(self):
         return {
             "config": self.model_config.to_dict(),
             "fold_batch_norm": self.fold_batch_norm,
+            "low_level_output": self.low_level_output,
             "name": self.name,
             "trainable": self.trainable,
         }
@@ -92,30 +102,6 @@ class AtrousResNet(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-def build_backbone(config):
-    """The atrous ResNet of a `ModelConfig`: RGB 0..255 → last feature map."""
-    return AtrousResNet(config)
-
-
-class _Normalization:
-    """The BatchNormalization after each convolution, or nothing in the folded form."""
-
-    def __init__(self, config, folded):
-        self.config = config
-        self.folded = folded
-
-    def conv_bias(self, bias):
-        # A folded BatchNormalization leaves its shift in the convolution's bias.
-        return bias or self.folded
-
-    def __call__(self, x, name):
-        if self.folded:
-            return x
-        return keras.layers.BatchNormalization(
-            momentum=self.config.batch_norm_decay, epsilon=BACKBONE_BN_EPSILON, name=name
-        )(x)
 
 
 def _stem(x, config, norm):

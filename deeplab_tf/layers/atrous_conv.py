@@ -1,4 +1,4 @@
-"""A dilated convolution that runs as one native convolution op (sliced for bfloat16 on CPU)."""
+"""Dilated convolutions, regular and depthwise, that run as one native op (sliced for bfloat16 on CPU)."""
 
 import keras
 import tensorflow as tf
@@ -46,8 +46,66 @@ class AtrousConv2D(keras.layers.Conv2D):
 
 
 
+@keras.saving.register_keras_serializable(package="deeplab_tf")
+class AtrousDepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """`DepthwiseConv2D` whose dilation goes to the depthwise op itself.
+
+    Keras lowers a dilated depthwise convolution through `tf.nn.depthwise_conv2d`,
+    which wraps it in SpaceToBatchND / BatchToSpaceND, as for `Conv2D` (see
+    `AtrousConv2D`). This layer runs `DepthwiseConv2dNative` with its `dilations`
+    attribute, which TFLite converts to one DEPTHWISE_CONV_2D with dilation
+    factors. TensorFlow's CPU gradient kernels of that op ignore the dilation
+    (their gradients come out wrong, silently), so the gradient is taken through
+    the SpaceToBatchND form instead: the same function, so the same gradient.
+    Same weights and results as `DepthwiseConv2D`.
+    """
+
+    def call(self, inputs):
+        if self.data_format != "channels_last" or self.padding not in ("same", "valid"):
+            return super().call(inputs)
+        outputs = _dilated_depthwise(inputs, self.kernel, self.padding.upper(), list(self.dilation_rate))
+        if self.use_bias:
+            outputs = outputs + self.bias
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+
+def _dilated_depthwise(inputs, kernel, padding, rate):
+    kernel = tf.cast(kernel, inputs.dtype)
+
+    @tf.custom_gradient
+    def depthwise(x, k):
+        def gradient(upstream):
+            with tf.GradientTape() as tape:
+                tape.watch([x, k])
+                reference = tf.nn.depthwise_conv2d(x, k, [1, 1, 1, 1], padding, dilations=rate)
+            return tape.gradient(reference, [x, k], output_gradients=upstream)
+
+        outputs = tf.raw_ops.DepthwiseConv2dNative(
+            input=x, filter=k, strides=[1, 1, 1, 1], padding=padding, dilations=[1, *rate, 1]
+        )
+        return outputs, gradient
+
+    return depthwise(inputs, kernel)
+
+
 def _has_gpu():
     return bool(tf.config.list_logical_devices("GPU"))
+
+
+def depthwise_conv2d(kernel_size, *, strides=1, rate=1, use_bias=True, name=None, **kwargs):
+    """A 'same'-padded depthwise convolution; dilated ones become `AtrousDepthwiseConv2D`."""
+    layer_class = AtrousDepthwiseConv2D if rate > 1 else keras.layers.DepthwiseConv2D
+    return layer_class(
+        kernel_size,
+        strides=strides,
+        dilation_rate=rate,
+        padding="same",
+        use_bias=use_bias,
+        name=name,
+        **kwargs,
+    )
 
 
 def conv2d(filters, kernel_size, *, strides=1, rate=1, use_bias=True, name=None, **kwargs):

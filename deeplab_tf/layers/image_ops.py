@@ -26,6 +26,20 @@ class ImageNetNormalization(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="deeplab_tf")
+class MobileNetNormalization(keras.layers.Layer):
+    """RGB in [0, 255] → [-1, 1], what `keras.applications` MobileNetV2 weights expect.
+
+    `x / 127.5 − 1`, as `keras.applications.mobilenet_v2.preprocess_input` does.
+    """
+
+    def call(self, images):
+        return tf.cast(images, self.compute_dtype) / 127.5 - 1.0
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="deeplab_tf")
 class ResizeToMatch(keras.layers.Layer):
     """Bilinearly resizes `inputs[0]` to the height and width of `inputs[1]`.
 

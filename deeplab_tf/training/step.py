@@ -186,6 +186,6 @@ def unique_layers(model):
 
 
 def classifier_layer(model):
-    """The last layers the papers' learning-rate multiplier applies to: v3's 1×1 classifier, v2's ASPP-L."""
+    """The last layers the papers' learning-rate multiplier applies to: v3 and v3+'s 1×1 classifier, v2's ASPP-L."""
     network = model.network if isinstance(model, MultiScaleDeepLab) else model
-    return network.get_layer("classifier" if model.model_config.variant == "v3" else "aspp_l")
+    return network.get_layer("aspp_l" if model.model_config.variant == "v2" else "classifier")

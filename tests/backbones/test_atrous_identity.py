@@ -31,6 +31,7 @@ CASES = {
     "resnet50_multi_grid": dict(backbone="resnet50", multi_grid=(1, 2, 4)),
     "resnet18_cascaded": dict(backbone="resnet18", multi_grid=(1, 2), num_cascaded_blocks=2),
     "resnet50_cascaded": dict(backbone="resnet50", multi_grid=(1, 2, 4), num_cascaded_blocks=1),
+    "mobilenetv2": dict(backbone="mobilenetv2"),
 }
 
 

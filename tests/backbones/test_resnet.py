@@ -56,7 +56,7 @@ def test_bad_weights_sources_are_input_errors(tmp_path):
     with pytest.raises(deeplab_tf.InputError, match="broken.weights.h5"):
         load_imagenet_weights(backbone, str(broken))
     small = build_backbone(ModelConfig(backbone="resnet18"))
-    with pytest.raises(deeplab_tf.InputError, match="resnet50 and resnet101"):
+    with pytest.raises(deeplab_tf.InputError, match="resnet50, resnet101 and mobilenetv2"):
         load_imagenet_weights(small, str(broken))
 
 

@@ -1,5 +1,6 @@
 """AtrousConv2D: one native dilated convolution, sliced over input channels for bfloat16 on CPU."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -36,3 +37,26 @@ def test_dilation_goes_to_the_conv_op_not_space_to_batch():
     graph = tf.function(layer).get_concrete_function(tf.zeros((1, 13, 13, 3))).graph
     types = {op.type for op in graph.get_operations()}
     assert "Conv2D" in types and "SpaceToBatchND" not in types
+
+
+def test_dilated_depthwise_matches_keras_values_and_gradients_without_space_to_batch():
+    from deeplab_tf.layers import AtrousDepthwiseConv2D
+
+    images = tf.constant(np.random.default_rng(3).normal(size=(2, 13, 11, 6)).astype("float32"))
+    ours = AtrousDepthwiseConv2D(3, dilation_rate=2, padding="same", use_bias=True)
+    reference = keras.layers.DepthwiseConv2D(3, dilation_rate=2, padding="same", use_bias=True)
+    reference.build(images.shape)
+    ours.build(images.shape)
+    ours.set_weights([w + 0.1 for w in reference.get_weights()])
+    reference.set_weights(ours.get_weights())
+    gradients = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            loss = tf.reduce_sum(tf.square(layer(images)))
+        gradients.append(tape.gradient(loss, [images, *layer.trainable_weights]))
+    np.testing.assert_allclose(ours(images), reference(images), rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(*gradients):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-4)
+    types = {op.type for op in tf.function(ours).get_concrete_function(images).graph.get_operations()}
+    assert "DepthwiseConv2dNative" in types and "SpaceToBatchND" not in types
