@@ -41,10 +41,11 @@ def overlay(image, label, alpha=0.5, transparent=(0,), palette=None):
     return np.clip(np.round(blended), 0, 255).astype(np.uint8)
 
 
-def label_png(label):
-    """uint8 [H, W] labels → palette PNG bytes (VOC palette, as VOC's SegmentationClass)."""
+def label_png(label, palette=None):
+    """uint8 [H, W] labels → palette PNG bytes (default the VOC palette, as VOC's SegmentationClass)."""
+    palette = voc_palette() if palette is None else np.asarray(palette, np.uint8)
     picture = Image.fromarray(np.asarray(label, np.uint8), mode="P")
-    picture.putpalette(voc_palette().ravel().tolist())
+    picture.putpalette(palette.ravel().tolist())
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -63,28 +64,29 @@ def _figure(width, height):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def sample_figure(panels, path, legend=None):
+def sample_figure(panels, path, legend=None, palette=None):
     """One row of pictures, e.g. image | truth | prediction | with CRF, saved as a PNG.
 
     Args:
         panels: list of (title, uint8 [H, W, 3] image or int [H, W] labels).
         path: the PNG to write.
         legend: optional list of (class name, label) drawn under the row.
+        palette: uint8 [256, 3] class colours (default VOC's).
     """
+    palette = voc_palette() if palette is None else np.asarray(palette, np.uint8)
     height, width = np.asarray(panels[0][1]).shape[:2]
     scale = 2.4 / max(height, width)
     figure = _figure(len(panels) * width * scale + 0.2, height * scale + (0.9 if legend else 0.4))
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for axis, (title, picture) in zip(axes, panels):
         picture = np.asarray(picture)
-        axis.imshow(picture if picture.ndim == 3 else colorize(picture), interpolation="nearest")
+        axis.imshow(picture if picture.ndim == 3 else colorize(picture, palette), interpolation="nearest")
         axis.set_title(title, fontsize=9)
         axis.axis("off")
     if legend:
         from matplotlib.patches import Patch
 
-        palette = voc_palette() / 255.0
-        handles = [Patch(color=palette[index], label=name) for name, index in legend]
+        handles = [Patch(color=palette[index] / 255.0, label=name) for name, index in legend]
         figure.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=7)
     figure.savefig(path)
 
@@ -131,6 +133,39 @@ def plot_class_iou(series, class_names, path):
     axis.grid(axis="y", alpha=0.3)
     if len(names) > 1:
         axis.legend(fontsize=7)
+    figure.savefig(path)
+
+
+def plot_class_frequencies(stats, path, palette=None):
+    """Two bar charts of a split's `stats.json` document: each class's pixel share and its image count.
+
+    Bars take the class colours of `palette` (default VOC's); a class that
+    never occurs is marked with an "x" on the axis, so it cannot be missed.
+    """
+    classes = stats["classes"]
+    names = [c["name"] for c in classes]
+    palette = voc_palette() if palette is None else np.asarray(palette, np.uint8)
+    colours = [palette[i % len(palette)] / 255.0 for i in range(len(classes))]
+    edges = [(0.2, 0.2, 0.2)] * len(classes)
+    figure = _figure(min(40.0, max(5.0, 0.3 * len(classes) + 2)), 5.2)
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    positions = np.arange(len(classes))
+    top.bar(positions, [100 * c["pixel_share"] for c in classes], color=colours, edgecolor=edges, linewidth=0.5)
+    top.set_ylabel("labelled pixels (%)")
+    top.set_yscale("symlog", linthresh=1.0)
+    ignored = 100 * stats["ignored_share"]
+    top.set_title(f"{stats['dataset']} {stats['split']}: {stats['num_usable']} images, "
+                  f"{ignored:.1f}% of pixels ignored", fontsize=9)
+    bottom.bar(positions, [c["images"] for c in classes], color=colours, edgecolor=edges, linewidth=0.5)
+    bottom.set_ylabel("images with the class")
+    absent = [i for i, c in enumerate(classes) if c["pixels"] == 0]
+    bottom.plot(absent, [0] * len(absent), "x", color="red", markersize=8, label="never occurs")
+    if absent:
+        bottom.legend(fontsize=7)
+    bottom.set_xticks(positions, names, rotation=60 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center",
+                      fontsize=7)
+    for axis in (top, bottom):
+        axis.grid(axis="y", alpha=0.3)
     figure.savefig(path)
 
 

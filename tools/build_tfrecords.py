@@ -2,6 +2,7 @@
 
     python -m tools.build_tfrecords --dataset=voc2012 \
         --dataset_dir=data/VOCdevkit/VOC2012 --output_dir=data/voc_tfrecord --num_shards=4
+    python -m tools.build_tfrecords --dataset=folder --dataset_dir=my_data --output_dir=my_data_tfrecord
 
 Shards are `<split>-%05d-of-%05d.tfrecord` with the keys of the official
 `build_voc2012_data.py`; TF Model Garden reads them too.
@@ -29,7 +30,7 @@ def main(argv):
     written = convert.write_tfrecords(
         FLAGS.dataset, FLAGS.dataset_dir, FLAGS.output_dir, FLAGS.num_shards,
         splits=FLAGS.splits, num_classes=data_flags.num_classes_flag(),
-        skip_bad_examples=FLAGS.skip_bad_examples,
+        skip_bad_examples=FLAGS.skip_bad_examples, val_fraction=FLAGS.val_fraction,
     )
     for split, count in written.items():
         logging.info("%s: %d examples", split, count)

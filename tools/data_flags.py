@@ -8,15 +8,20 @@ from tools.cli import UsageError
 
 flags.DEFINE_enum("dataset", None, list(DATASET_NAMES),
                   "The dataset's format: voc2012, synthetic (generated), tfrecord (official "
-                  "DeepLab shards), cityscapes or ade20k (TFDS manual-download directories).")
+                  "DeepLab shards), cityscapes or ade20k (TFDS manual-download directories), or "
+                  "folder (images/, masks/, classes.json: your own data; README, Train on your own data).")
 flags.DEFINE_string("dataset_dir", None, "Where the dataset is.")
 flags.DEFINE_string("eval_split", "val", "The split evaluated: by tools.evaluate, and by tools.train "
                     "with --eval_steps (so a recipe's --eval_split line serves both).")
 
+flags.DEFINE_float("val_fraction", None, "A folder dataset without split files: the share of its names "
+                   "in val (default 0.1), chosen by a hash of each name, so the split never changes.")
+
 FLAGS = flags.FLAGS
 
 # Config fields of the data layer → the flag a user types, for one-line errors.
-FLAG_FOR_FIELD = {"dataset": "dataset", "dataset_dir": "dataset_dir", "num_classes": "num_classes"}
+FLAG_FOR_FIELD = {"dataset": "dataset", "dataset_dir": "dataset_dir", "num_classes": "num_classes",
+                  "val_fraction": "val_fraction"}
 
 
 def num_classes_flag():
@@ -48,6 +53,13 @@ def dataset_from_flags(recorded=None):
     directory = FLAGS.dataset_dir or (None if FLAGS.dataset and FLAGS.dataset != recorded.get("name")
                                       else recorded.get("dataset_dir"))
     return name, directory
+
+
+def val_fraction_from_flags(recorded=None):
+    """`--val_fraction` when given, else the one a model directory recorded (None: the default)."""
+    if FLAGS["val_fraction"].present:
+        return FLAGS.val_fraction
+    return (recorded or {}).get("val_fraction")
 
 
 def dataset_info_for_model(name, directory, model_classes):

@@ -26,7 +26,7 @@ import tensorflow as tf  # noqa: E402
 
 from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
 from deeplab_tf.config import ModelConfig  # noqa: E402
-from deeplab_tf.data import eval_pipeline, read_split  # noqa: E402
+from deeplab_tf.data import eval_pipeline, palettes, read_split  # noqa: E402
 from deeplab_tf.evaluation import (  # noqa: E402
     evaluate,
     metrics_document,
@@ -99,7 +99,9 @@ def main(argv):
     if FLAGS.max_images < 0:
         raise cli.UsageError(f"--max_images: must be >= 0, got {FLAGS.max_images}")
 
-    examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=info.num_classes),
+    recorded = record.get("dataset") if name == (record.get("dataset") or {}).get("name") else None
+    examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=info.num_classes,
+                                        val_fraction=data_flags.val_fraction_from_flags(recorded)),
                              pad_to=pad_to, ignore_label=info.ignore_label)
     checkpoint, step = _checkpoint_facts(FLAGS.model_dir)
     model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=output_stride, fold_batch_norm=True,
@@ -157,6 +159,7 @@ def _report(eval_dir, output_name, info, metrics, crf_metrics, result, settings)
         runs=read_metrics_files(eval_dir),
         settings={k: v for k, v in settings.items() if k != "model_dir"},
         log_dir=FLAGS.model_dir,
+        palette=palettes.palette_for(info),
     )
 
 

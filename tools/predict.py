@@ -5,7 +5,8 @@
     python -m tools.predict --model=export/saved_model --input=photo.png --output_dir=out
 
 `--model` is a training run's directory, a `.keras` file or an exported
-SavedModel. Writes `<name>.png` (labels, VOC palette) and `<name>_overlay.png`.
+SavedModel. Writes `<name>.png` (labels as a palette PNG in the training dataset's
+colours: a folder dataset's `colors`, Cityscapes', ADE20K's or VOC's) and `<name>_overlay.png`.
 An image over `--max_pixels` or that cannot be decoded gets a one-line error
 and the others are still done; the exit status is then non-zero.
 """
@@ -24,6 +25,7 @@ from PIL import Image  # noqa: E402
 
 from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
 from deeplab_tf import visualize  # noqa: E402
+from deeplab_tf.data import DatasetInfo, palettes  # noqa: E402
 from deeplab_tf.errors import DataError, InputError  # noqa: E402
 from deeplab_tf.evaluation import images as image_files  # noqa: E402
 from deeplab_tf.export import read_export_info  # noqa: E402
@@ -40,26 +42,30 @@ FLAGS = flags.FLAGS
 
 
 def _load_model(path):
-    """(model, class names or None) from a model dir, a .keras file or a SavedModel."""
+    """(model, the recorded dataset facts or {}) from a model dir, a .keras file or a SavedModel."""
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         if model_flags.output_stride_at_test_time():
             raise cli.UsageError("--output_stride: a SavedModel's output stride is fixed at export")
         if FLAGS.inference_precision != "float32":
             raise cli.UsageError("--inference_precision: a SavedModel's precision is fixed at export")
-        dataset = read_export_info(path).get("dataset") or {}
-        return SavedModelLogits(path), dataset.get("class_names")
+        return SavedModelLogits(path), read_export_info(path).get("dataset") or {}
     is_model_dir = os.path.isfile(os.path.join(path, model_dir_lib.CONFIG_FILE))
     if not (is_model_dir or path.endswith(".keras")):
         raise cli.UsageError(f"--model: {path} is not a model directory (model_config.json), "
                              "a .keras file or a SavedModel (saved_model.pb)")
     model = model_dir_lib.load_model(path, output_stride=model_flags.output_stride_at_test_time(),
                                      fold_batch_norm=True, dtype_policy=FLAGS.inference_precision)
-    return model, _class_names(path) if is_model_dir else None
+    return model, (model_dir_lib.read_model_dir_json(path).get("dataset") or {}) if is_model_dir else {}
 
 
-def _class_names(model_dir):
-    names = (model_dir_lib.read_model_dir_json(model_dir).get("dataset") or {}).get("class_names")
-    return list(names) if names else None
+def _palette(dataset):
+    """The class colours a model's dataset facts record, else its dataset's palette, else VOC's."""
+    if dataset.get("palette"):
+        return palettes.palette_array([tuple(c) for c in dataset["palette"]])
+    names = dataset.get("class_names")
+    if dataset.get("name") and names:
+        return palettes.palette_for(DatasetInfo(dataset["name"], len(names), class_names=names))
+    return palettes.palette_array()
 
 
 def _error(message):
@@ -89,7 +95,8 @@ def main(argv):
     # --max_pixels is the size guard; Pillow's own would refuse what the user allowed.
     Image.MAX_IMAGE_PIXELS = None
 
-    model, class_names = _load_model(FLAGS.model)
+    model, dataset = _load_model(FLAGS.model)
+    class_names, palette = dataset.get("class_names"), _palette(dataset)
     predictor = Predictor(model, settings)
     # The background stays untinted in overlays (class 0 when the names are unknown).
     transparent = [i for i, n in enumerate(class_names or ["background"]) if n == "background"]
@@ -113,9 +120,10 @@ def main(argv):
             failed += 1
             continue
         with open(label_path, "wb") as file:
-            file.write(visualize.label_png(labels))
+            file.write(visualize.label_png(labels, palette))
         with open(overlay_path, "wb") as file:
-            file.write(visualize.rgb_png(visualize.overlay(image, labels, FLAGS.overlay_alpha, transparent)))
+            file.write(visualize.rgb_png(visualize.overlay(image, labels, FLAGS.overlay_alpha, transparent,
+                                                           palette)))
         logging.info("%s → %s", path, label_path)
 
     done = len(paths) - failed

@@ -8,7 +8,7 @@ same name, one entry of `_FIELDS`.
 
 from absl import flags
 
-from deeplab_tf.training.config import INIT_SCOPES, MIXED_PRECISION_POLICIES, OPTIMIZERS, TrainConfig
+from deeplab_tf.training.config import INIT_SCOPES, MEDIAN_FREQUENCY, MIXED_PRECISION_POLICIES, OPTIMIZERS, TrainConfig
 from deeplab_tf.training.strategy import STRATEGIES
 from tools import cli, data_flags  # noqa: F401  (defines --eval_split, which the training config reads)
 
@@ -26,6 +26,9 @@ flags.DEFINE_float("scale_step", TrainConfig.scale_step, "Step between random sc
 # Not `--flip`: that is test-time flip in evaluate/predict/export, which read the same flagfiles.
 flags.DEFINE_bool("random_flip", TrainConfig.flip, "Random left-right flips in training.")
 flags.DEFINE_integer("shuffle_buffer", TrainConfig.shuffle_buffer, "Examples in the shuffle buffer.")
+flags.DEFINE_list("class_weights", None,
+                  "Loss weight of each class, w0,w1,... (one per class), or median_frequency: median-frequency "
+                  "balancing from the training split's statistics. The weights used go into model_config.json.")
 flags.DEFINE_integer("seed", None, "Seeds weights, dropout and data order (default: a random one, logged).")
 
 # The step and its schedule.
@@ -108,6 +111,20 @@ def jit_compile():
     return {"auto": None, "true": True, "false": False}[FLAGS.jit_compile]
 
 
+def class_weights():
+    """`--class_weights` as `TrainConfig.class_weights`: None, "median_frequency" or a tuple of floats."""
+    values = FLAGS.class_weights
+    if not values:
+        return None
+    if values == [MEDIAN_FREQUENCY]:
+        return MEDIAN_FREQUENCY
+    try:
+        return tuple(float(v) for v in values)
+    except ValueError:
+        raise cli.UsageError(f"--class_weights: expected numbers w0,w1,... or {MEDIAN_FREQUENCY}, "
+                             f"got {','.join(values)}") from None
+
+
 def train_config_from_flags(dataset=None, dataset_dir=None):
     """The `TrainConfig` the training flags describe, on `dataset` in `dataset_dir`."""
     return TrainConfig(
@@ -117,5 +134,7 @@ def train_config_from_flags(dataset=None, dataset_dir=None):
         mixed_precision=dtype_policy(),
         jit_compile=jit_compile(),
         flip=FLAGS.random_flip,
+        val_fraction=FLAGS.val_fraction,
+        class_weights=class_weights(),
         **{field: FLAGS[field].value for field in _FIELDS},
     )

@@ -6,7 +6,7 @@ import os
 from absl import logging
 from PIL import Image
 
-from deeplab_tf.data import image_io, info as info_lib, readers, tfrecord, validate, voc
+from deeplab_tf.data import classes_file, folder, image_io, info as info_lib, readers, tfrecord, validate, voc
 from deeplab_tf.errors import ConfigError, DataError
 
 _VOC_LAYOUT = ("voc2012", "synthetic")
@@ -18,6 +18,8 @@ def default_splits(name, dataset_dir):
         return voc.list_splits(voc.find_root(dataset_dir))
     if name == "tfrecord":
         return tfrecord.list_splits(dataset_dir)
+    if name == "folder":
+        return folder.list_splits(dataset_dir)
     return ["train", "val"]
 
 
@@ -36,6 +38,24 @@ def _voc_records(dataset_dir, split, exclude):
         )
 
 
+def _folder_records(dataset_dir, split, exclude, val_fraction):
+    classes = classes_file.read_classes(dataset_dir)
+    lookup = folder.value_lookup(classes)
+    examples, _ = folder.list_examples(dataset_dir, split, val_fraction)
+    for example_id, image_path, mask_path in examples:
+        if example_id in exclude:
+            continue
+        with open(image_path, "rb") as f:
+            image_bytes = f.read()
+        with open(mask_path, "rb") as f:
+            label = folder.mask_labels(f.read(), classes, lookup)
+        height, width = label.shape
+        yield tfrecord.make_example(
+            example_id, image_bytes, image_io.image_format(image_bytes), height, width,
+            image_io.encode_index_png(label),
+        )
+
+
 def _decoded_records(dataset):
     for example in dataset.as_numpy_iterator():
         buffer = io.BytesIO()
@@ -48,11 +68,13 @@ def _decoded_records(dataset):
 
 
 def write_tfrecords(name, dataset_dir, output_dir, num_shards, *, splits=None,
-                    num_classes=None, skip_bad_examples=False, log_every=500):
+                    num_classes=None, skip_bad_examples=False, log_every=500, val_fraction=None):
     """Writes `<split>-%05d-of-%05d.tfrecord` shards of each split, and `dataset.json`.
 
-    VOC-layout images keep their original bytes; labels become 8-bit index PNGs
-    (what the official readers decode with one channel). Each split is
+    VOC-layout and folder images keep their original bytes; labels become
+    8-bit index PNGs of the classes (what the official readers decode with one
+    channel), with 255 for ignored pixels whatever the source stored.
+    `val_fraction`: a folder dataset's split by name, as for `read_split`. Each split is
     validated first; its problems raise unless `skip_bad_examples`, which
     leaves the bad examples out and logs them.
 
@@ -74,7 +96,8 @@ def write_tfrecords(name, dataset_dir, output_dir, num_shards, *, splits=None,
     os.makedirs(output_dir, exist_ok=True)
     written = {}
     for split in splits:
-        report = validate.validate_split(name, dataset_dir, split, num_classes=num_classes)
+        report = validate.validate_split(name, dataset_dir, split, num_classes=num_classes,
+                                         val_fraction=val_fraction)
         if report.problems and not skip_bad_examples:
             shown = "; ".join(str(p) for p in report.problems[:10])
             more = f" (and {len(report.problems) - 10} more)" if len(report.problems) > 10 else ""
@@ -91,6 +114,8 @@ def write_tfrecords(name, dataset_dir, output_dir, num_shards, *, splits=None,
             raise DataError(f"split {split!r} of {dataset_dir} has no usable examples")
         if name in _VOC_LAYOUT:
             records = _voc_records(dataset_dir, split, exclude)
+        elif name == "folder":
+            records = _folder_records(dataset_dir, split, exclude, val_fraction)
         else:
             dataset = readers.read_split(name, dataset_dir, split, num_classes=num_classes)
             if exclude:
@@ -100,7 +125,7 @@ def write_tfrecords(name, dataset_dir, output_dir, num_shards, *, splits=None,
         written[split] = count
         logging.info("%s: %d examples in %d shard(s)", split, count, num_shards)
     info_lib.write_metadata(output_dir, info_lib.DatasetInfo(
-        "tfrecord", info.num_classes, info.ignore_label, info.class_names),
+        "tfrecord", info.num_classes, info.ignore_label, info.class_names, palette=info.palette),
         source_dataset=name)
     return written
 

@@ -87,18 +87,38 @@ def decode_label(encoded):
     return label
 
 
-def decode_example(image_bytes, label_bytes, filename, num_classes, ignore_label):
+def shift_zero_ignore(label):
+    """Stored labels with 0 ignored and class k as k + 1 → class k as k, ignored as 255.
+
+    uint8 arithmetic wraps, so 0 - 1 is 255 (TensorFlow and NumPy alike).
+    """
+    return label - 1
+
+
+def decode_example(image_bytes, label_bytes, filename, num_classes, ignore_label, zero_is_ignore=False):
     """Decodes one (image, label) pair, failing loudly on a pair that cannot be used.
 
     The checks cost one comparison per pixel; a failure names the file and is
     raised when the element is read (run `validate_split` first to catch all).
+    With `zero_is_ignore` the stored labels are shifted (`shift_zero_ignore`).
     """
     image = decode_image(image_bytes)
     label = decode_label(label_bytes)
+    if zero_is_ignore:
+        label = shift_zero_ignore(label)
+    return checked_example(image, label, filename, num_classes, ignore_label)
+
+
+def checked_example(image, label, filename, num_classes, ignore_label, where=None):
+    """{"image", "label", "filename"}, asserting that the sizes agree and the labels are in range.
+
+    A failure names `where` (default: `filename`) when the element is read.
+    """
+    where = filename if where is None else where
     same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.shape(label)))
     size_check = tf.debugging.Assert(
         same_size,
-        ["image and label sizes differ for", filename, tf.shape(image)[:2], tf.shape(label)],
+        ["image and label sizes differ for", where, tf.shape(image)[:2], tf.shape(label)],
     )
     with tf.control_dependencies([size_check]):
         in_range = tf.reduce_all(
@@ -107,7 +127,7 @@ def decode_example(image_bytes, label_bytes, filename, num_classes, ignore_label
         range_check = tf.debugging.Assert(
             in_range,
             [f"label values >= num_classes ({num_classes}) other than {ignore_label} in",
-             filename],
+             where],
         )
     with tf.control_dependencies([range_check]):
         label = tf.identity(label)

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 
+from deeplab_tf.data import classes_file
 from deeplab_tf.errors import ConfigError, DataError
 
 IGNORE_LABEL = 255
@@ -52,7 +53,7 @@ ADE20K_CLASS_NAMES = (
     "bulletin board", "shower", "radiator", "glass", "clock", "flag",
 )
 
-DATASET_NAMES = ("voc2012", "synthetic", "tfrecord", "cityscapes", "ade20k")
+DATASET_NAMES = ("voc2012", "synthetic", "tfrecord", "cityscapes", "ade20k", "folder")
 
 _FIXED = {
     "voc2012": VOC_CLASS_NAMES,
@@ -70,14 +71,27 @@ class DatasetInfo:
         num_classes: number of classes the model predicts (labels 0..num_classes-1).
         ignore_label: the label of pixels left out of the loss and the metrics.
         class_names: one name per class, in label order.
+        zero_is_ignore: the files store the ignore label as 0 and class k as
+            k + 1 (official ADE20K TFRecords, folder datasets with
+            `"ignore_label": 0`); the readers shift them to k and
+            `ignore_label`, so everything after reading sees one convention.
+        palette: (r, g, b) per class for pictures, or () for the dataset's
+            default (`deeplab_tf.data.palettes.palette_for`).
     """
 
     name: str
     num_classes: int
     ignore_label: int = IGNORE_LABEL
     class_names: tuple = ()
+    zero_is_ignore: bool = False
+    palette: tuple = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "palette", tuple(tuple(int(c) for c in colour) for colour in self.palette))
+        if self.palette and len(self.palette) != self.num_classes:
+            raise ConfigError(
+                "num_classes", f"{self.num_classes} classes but {len(self.palette)} palette colours"
+            )
         if not self.class_names:
             names = tuple(f"class_{i}" for i in range(self.num_classes))
             object.__setattr__(self, "class_names", names)
@@ -120,10 +134,31 @@ def write_metadata(directory, info, **extra):
         "ignore_label": info.ignore_label,
         "class_names": list(info.class_names),
     }
+    if info.palette:
+        meta["palette"] = [list(colour) for colour in info.palette]
     meta.update(extra)
     with open(os.path.join(directory, METADATA_FILE), "w") as f:
         json.dump(meta, f, indent=2, sort_keys=True)
         f.write("\n")
+
+
+def _info_from_metadata(name, meta, path):
+    """The `DatasetInfo` a metadata file describes.
+
+    With `"ignore_label": 0` (official ADE20K shards: 151 values, 0 = "other"),
+    `num_classes` and `class_names` count the stored values, 0 included, as
+    the official converters write them; the model predicts the others.
+    """
+    num_classes = int(meta["num_classes"])
+    ignore_label = int(meta.get("ignore_label", IGNORE_LABEL))
+    names = tuple(meta.get("class_names", ()))
+    palette = tuple(tuple(colour) for colour in meta.get("palette", ()))
+    if ignore_label != 0:
+        return DatasetInfo(name, num_classes, ignore_label, names, palette=palette)
+    if (names and len(names) != num_classes) or (palette and len(palette) != num_classes):
+        raise DataError(f"{path}: {num_classes} classes (0 included) but {len(names)} class names "
+                        f"and {len(palette)} palette colours")
+    return DatasetInfo(name, num_classes - 1, IGNORE_LABEL, names[1:], zero_is_ignore=True, palette=palette[1:])
 
 
 def dataset_info(name, dataset_dir, num_classes=None):
@@ -138,10 +173,15 @@ def dataset_info(name, dataset_dir, num_classes=None):
 
     Raises:
         ConfigError: unknown name, or `num_classes` missing or inconsistent.
-        DataError: the synthetic dataset's metadata file is missing or invalid.
+        DataError: the synthetic dataset's metadata file or a folder
+            dataset's `classes.json` is missing or invalid.
     """
     check_dataset_name(name)
-    if name in _FIXED:
+    if name == "folder":
+        classes = classes_file.read_classes(dataset_dir)
+        info = DatasetInfo(name, len(classes.class_names), IGNORE_LABEL, classes.class_names,
+                           classes.zero_is_ignore, classes.class_colors)
+    elif name in _FIXED:
         info = DatasetInfo(name, len(_FIXED[name]), IGNORE_LABEL, _FIXED[name])
     else:
         meta = read_metadata(dataset_dir) if dataset_dir else None
@@ -159,12 +199,7 @@ def dataset_info(name, dataset_dir, num_classes=None):
                 )
             info = DatasetInfo(name, int(num_classes))
         else:
-            info = DatasetInfo(
-                name,
-                int(meta["num_classes"]),
-                int(meta.get("ignore_label", IGNORE_LABEL)),
-                tuple(meta.get("class_names", ())),
-            )
+            info = _info_from_metadata(name, meta, os.path.join(dataset_dir, METADATA_FILE))
     if num_classes is not None and int(num_classes) != info.num_classes:
         raise ConfigError(
             "num_classes",

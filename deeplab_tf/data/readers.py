@@ -2,7 +2,7 @@
 
 from absl import logging
 
-from deeplab_tf.data import info as info_lib, tfds_sets, tfrecord, validate, voc
+from deeplab_tf.data import classes_file, folder, info as info_lib, tfds_sets, tfrecord, validate, voc
 from deeplab_tf.errors import DataError
 
 _VOC_LAYOUT = ("voc2012", "synthetic")
@@ -20,7 +20,7 @@ def _log_skipped(name, split, report):
 
 
 def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=False,
-               shuffle_files=False, seed=None):
+               shuffle_files=False, seed=None, val_fraction=None):
     """One split as a `tf.data.Dataset` of {"image", "label", "filename"}.
 
     Elements: "image" uint8 [H, W, 3] RGB (grayscale and RGBA converted),
@@ -33,7 +33,7 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
     split is validated first and the bad examples are left out and logged.
 
     Args:
-        name: `voc2012`, `synthetic`, `tfrecord`, `cityscapes` or `ade20k`.
+        name: one of `DATASET_NAMES`.
         dataset_dir: the dataset's directory.
         split: e.g. `train`, `val`, `train_aug`, `trainval`.
         num_classes: required for `tfrecord` without metadata; else checked.
@@ -41,6 +41,8 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
         shuffle_files: shuffle the file (or shard) order on every pass, before
             decoding, so training can shuffle a large dataset cheaply.
         seed: the shuffle seed.
+        val_fraction: a folder dataset without split files: the share of
+            names in `val` (default `folder.DEFAULT_VAL_FRACTION`).
 
     Raises:
         ConfigError: unknown dataset name or wrong num_classes.
@@ -49,7 +51,8 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
     info = info_lib.dataset_info(name, dataset_dir, num_classes)
     exclude = ()
     if skip_bad_examples:
-        report = validate.validate_split(name, dataset_dir, split, num_classes=num_classes)
+        report = validate.validate_split(name, dataset_dir, split, num_classes=num_classes,
+                                         val_fraction=val_fraction)
         if report.bad_examples or report.problems:
             _log_skipped(name, split, report)
         exclude = set(report.bad_examples)
@@ -64,6 +67,8 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
         examples = [e for e in examples if e[0] not in exclude]
         voc.check_files_exist(examples, split_path)
         return voc.read_examples(examples, info, shuffle_files=shuffle_files, seed=seed)
+    if name == "folder":
+        return _read_folder(dataset_dir, split, info, exclude, val_fraction, shuffle_files, seed)
     if name == "tfrecord":
         return tfrecord.read_split(
             dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files, seed=seed
@@ -71,3 +76,18 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
     return tfds_sets.read_split(
         name, dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files, seed=seed
     )
+
+
+def _read_folder(dataset_dir, split, info, exclude, val_fraction, shuffle_files, seed):
+    examples, _ = folder.list_examples(dataset_dir, split, val_fraction)
+    source = folder.split_source(dataset_dir, split)
+    if not examples:
+        raise DataError(f"{source}: split {split!r} has no examples")
+    examples = [e for e in examples if e[0] not in exclude]
+    missing = [f"{path}: {fault}" for e in examples for path, fault in folder.missing_file_problems(dataset_dir, e)]
+    if missing:
+        shown = "; ".join(missing[:10])
+        more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
+        raise DataError(f"split {split!r} of {dataset_dir}: {shown}{more}; fix them or pass --skip_bad_examples")
+    classes = classes_file.read_classes(dataset_dir)
+    return folder.read_examples(examples, info, classes, shuffle_files=shuffle_files, seed=seed)

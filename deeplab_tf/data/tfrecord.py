@@ -188,6 +188,7 @@ def read_split(dataset_dir, split, info, *, exclude=(), shuffle_files=False, see
             fields[IMAGE_FILENAME],
             info.num_classes,
             info.ignore_label,
+            info.zero_is_ignore,
         )
 
     return parsed.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from deeplab_tf.data import image_io, info as info_lib, tfds_sets, tfrecord, voc
+from deeplab_tf.data import classes_file, folder, image_io, info as info_lib, tfds_sets, tfrecord, voc
 
 
 class Problem(collections.namedtuple("Problem", ["filename", "fault"])):
@@ -38,7 +38,12 @@ class ValidationReport:
         bad_examples: ids of the examples that `problems` rule out, in order.
         class_pixel_counts: int64 [num_classes], labelled pixels per class over
             the usable examples.
+        class_image_counts: int64 [num_classes], usable examples in which each class occurs.
+        class_image_pixels: int64 [num_classes], labelled pixels of the usable
+            examples in which each class occurs (median-frequency balancing's
+            denominator).
         ignore_pixel_count: pixels labelled with the ignore label.
+        min_size, max_size: (height, width) extremes over the usable examples.
     """
 
     dataset: str
@@ -49,12 +54,17 @@ class ValidationReport:
     notes: list = dataclasses.field(default_factory=list)
     bad_examples: list = dataclasses.field(default_factory=list)
     class_pixel_counts: np.ndarray = None
+    class_image_counts: np.ndarray = None
+    class_image_pixels: np.ndarray = None
     ignore_pixel_count: int = 0
+    min_size: tuple = None
+    max_size: tuple = None
     checked: int = dataclasses.field(default=0, repr=False)
 
     def __post_init__(self):
-        if self.class_pixel_counts is None:
-            self.class_pixel_counts = np.zeros(self.info.num_classes, np.int64)
+        for field in ("class_pixel_counts", "class_image_counts", "class_image_pixels"):
+            if getattr(self, field) is None:
+                setattr(self, field, np.zeros(self.info.num_classes, np.int64))
 
     @property
     def ok(self):
@@ -109,8 +119,50 @@ def _open_fully(data):
         return None, _first_line(error)
 
 
-def check_pair(image_bytes, label_bytes, image_name, label_name, info):
+def _decoded_label(label_bytes, label_name, info, problems):
+    """The VOC-layout or TFRecord label as the readers decode it, or None (a `Problem` appended)."""
+    label_image, reason = _open_fully(label_bytes)
+    if label_image is None:
+        problems.append(Problem(label_name, f"corrupt or truncated label PNG ({reason})"))
+        return None
+    if label_image.format != "PNG":
+        problems.append(Problem(label_name, f"label is {label_image.format}; a PNG is expected"))
+        return None
+    if label_image.mode not in ("L", "P", "RGB", "RGBA"):
+        problems.append(
+            Problem(label_name, f"label PNG of mode {label_image.mode}; "
+                                "an 8-bit index or VOC-palette PNG is expected")
+        )
+        return None
+    try:
+        label = image_io.decode_label(label_bytes).numpy()
+    except tf.errors.OpError as error:
+        problems.append(
+            Problem(label_name, f"TensorFlow cannot decode this label ({_first_line(error)})")
+        )
+        return None
+    if label_image.mode == "P":
+        if not np.array_equal(np.asarray(label_image), label):
+            problems.append(
+                Problem(label_name, "palette PNG whose palette is not the VOC palette")
+            )
+            return None
+    elif label_image.mode in ("RGB", "RGBA"):
+        colours = np.asarray(label_image)[..., :3]
+        if not image_io.is_voc_colour(colours).numpy().all():
+            problems.append(
+                Problem(label_name, "colour label with colours outside the VOC palette")
+            )
+            return None
+    return image_io.shift_zero_ignore(label) if info.zero_is_ignore else label
+
+
+def check_pair(image_bytes, label_bytes, image_name, label_name, info, decode_mask=None):
     """Checks one example the way the readers will decode it.
+
+    Args:
+        decode_mask: label bytes → uint8 labels, raising `folder.MaskError`;
+            default: the VOC-layout and TFRecord label decoding.
 
     Returns:
         (problems, notes, label array or None): `Problem`s name `image_name` or
@@ -141,38 +193,15 @@ def check_pair(image_bytes, label_bytes, image_name, label_name, info):
         elif image.mode == "CMYK":
             notes.append(Problem(image_name, "CMYK image, converted to RGB"))
 
-    label_image, reason = _open_fully(label_bytes)
-    if label_image is None:
-        problems.append(Problem(label_name, f"corrupt or truncated label PNG ({reason})"))
-        return problems, notes, None
-    if label_image.format != "PNG":
-        problems.append(Problem(label_name, f"label is {label_image.format}; a PNG is expected"))
-        return problems, notes, None
-    if label_image.mode not in ("L", "P", "RGB", "RGBA"):
-        problems.append(
-            Problem(label_name, f"label PNG of mode {label_image.mode}; "
-                                "an 8-bit index or VOC-palette PNG is expected")
-        )
-        return problems, notes, None
-    try:
-        label = image_io.decode_label(label_bytes).numpy()
-    except tf.errors.OpError as error:
-        problems.append(
-            Problem(label_name, f"TensorFlow cannot decode this label ({_first_line(error)})")
-        )
-        return problems, notes, None
-    if label_image.mode == "P":
-        if not np.array_equal(np.asarray(label_image), label):
-            problems.append(
-                Problem(label_name, "palette PNG whose palette is not the VOC palette")
-            )
+    if decode_mask is not None:
+        try:
+            label = decode_mask(label_bytes)
+        except folder.MaskError as error:
+            problems.append(Problem(label_name, str(error)))
             return problems, notes, None
-    elif label_image.mode in ("RGB", "RGBA"):
-        colours = np.asarray(label_image)[..., :3]
-        if not image_io.is_voc_colour(colours).numpy().all():
-            problems.append(
-                Problem(label_name, "colour label with colours outside the VOC palette")
-            )
+    else:
+        label = _decoded_label(label_bytes, label_name, info, problems)
+        if label is None:
             return problems, notes, None
 
     if image_size is not None and image_size != label.shape:
@@ -223,8 +252,15 @@ def _add(report, example_id, problems, notes, label):
         report.bad_examples.append(example_id)
     elif label is not None:
         counts = np.bincount(label.ravel(), minlength=256)
-        report.class_pixel_counts += counts[: report.info.num_classes]
+        classes = counts[: report.info.num_classes]
+        report.class_pixel_counts += classes
+        present = classes > 0
+        report.class_image_counts += present
+        report.class_image_pixels += np.where(present, classes.sum(), 0)
         report.ignore_pixel_count += int(counts[report.info.ignore_label])
+        size = label.shape
+        report.min_size = size if report.min_size is None else tuple(np.minimum(report.min_size, size).tolist())
+        report.max_size = size if report.max_size is None else tuple(np.maximum(report.max_size, size).tolist())
 
 
 # === Per format ===
@@ -333,7 +369,39 @@ def _validate_tfds(report, dataset_dir, split):
         report.problems.append(Problem(f"{dataset_dir} ({split})", "split has no examples"))
 
 
-def validate_split(name, dataset_dir, split, *, num_classes=None):
+def _validate_folder(report, dataset_dir, split, val_fraction):
+    examples, layout_problems = folder.list_examples(dataset_dir, split, val_fraction)
+    classes = classes_file.read_classes(dataset_dir)
+    lookup = folder.value_lookup(classes)
+    report.num_examples = len(examples)
+    report.notes.extend(Problem(path, fault) for path, fault in layout_problems)
+    source = folder.split_source(dataset_dir, split)
+    if not examples:
+        report.problems.append(Problem(source, f"split {split!r} has no examples"))
+        return
+    for name, count in collections.Counter(n for n, _, _ in examples).items():
+        if count > 1:
+            report.notes.append(Problem(source, f"{name} listed {count} times"))
+
+    def check(example):
+        name, image_path, mask_path = example
+        missing = folder.missing_file_problems(dataset_dir, example)
+        if missing:
+            return name, [Problem(path, fault) for path, fault in missing], [], None
+        mask_bytes = _read_bytes(mask_path)
+        problems, notes, label = check_pair(
+            _read_bytes(image_path), mask_bytes, image_path, mask_path, report.info,
+            decode_mask=lambda data: folder.mask_labels(data, classes, lookup),
+        )
+        if not problems:
+            notes += [Problem(mask_path, note) for note in folder.palette_notes(mask_bytes, classes)]
+        return name, problems, notes, label
+
+    for name, problems, notes, label in _pool_map(check, examples):
+        _add(report, name, problems, notes, label)
+
+
+def validate_split(name, dataset_dir, split, *, num_classes=None, val_fraction=None):
     """Decodes every example of a split and reports each one that cannot be used.
 
     Finds: missing, corrupt or truncated images and labels; images that
@@ -342,7 +410,8 @@ def validate_split(name, dataset_dir, split, *, num_classes=None):
     empty splits. Grayscale and RGBA images are noted (they are converted).
 
     Args:
-        name: a `--dataset` name; dataset_dir, split, num_classes: as for `read_split`.
+        name: a `--dataset` name; dataset_dir, split, num_classes, val_fraction:
+            as for `read_split`.
 
     Returns:
         A `ValidationReport`.
@@ -352,7 +421,9 @@ def validate_split(name, dataset_dir, split, *, num_classes=None):
     """
     info = info_lib.dataset_info(name, dataset_dir, num_classes)
     report = ValidationReport(dataset=name, split=split, info=info)
-    if name in ("voc2012", "synthetic"):
+    if name == "folder":
+        _validate_folder(report, dataset_dir, split, val_fraction)
+    elif name in ("voc2012", "synthetic"):
         _validate_voc(report, dataset_dir, split)
     elif name == "tfrecord":
         _validate_tfrecord(report, dataset_dir, split)

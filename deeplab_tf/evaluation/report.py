@@ -18,7 +18,7 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 
 
 def write_report(report_dir, *, title, class_names, metrics, crf_metrics=None, confusion=None,
-                 samples=(), runs=(), settings=None, log_dir=None):
+                 samples=(), runs=(), settings=None, log_dir=None, palette=None):
     """Writes `report_dir/report.html` and the PNGs it shows.
 
     Args:
@@ -34,6 +34,7 @@ def write_report(report_dir, *, title, class_names, metrics, crf_metrics=None, c
             "settings" entry) pairs, e.g. every `eval/metrics*.json`.
         settings: {name: value} of how this evaluation ran.
         log_dir: a folder of TensorBoard event files to plot the training curves of.
+        palette: uint8 [256, 3] class colours of the samples (default VOC's).
 
     Returns:
         The path of the HTML page.
@@ -61,7 +62,7 @@ def write_report(report_dir, *, title, class_names, metrics, crf_metrics=None, c
                      '<img src="confusion_matrix.png" alt="confusion matrix">')
 
     if samples:
-        pictures = [_sample(report_dir, index, sample, class_names) for index, sample in enumerate(samples)]
+        pictures = [_sample(report_dir, index, sample, class_names, palette) for index, sample in enumerate(samples)]
         parts.append("<h2>Samples</h2>" + "".join(pictures))
 
     if log_dir and os.path.isdir(log_dir):
@@ -109,7 +110,7 @@ def _runshtml_table(runs):
     return html_table(header, rows)
 
 
-def _sample(report_dir, index, sample, class_names):
+def _sample(report_dir, index, sample, class_names, palette):
     panels = [("image", sample.image), ("ground truth", sample.label), ("prediction", sample.prediction)]
     if sample.crf_prediction is not None:
         panels.append(("with CRF", sample.crf_prediction))
@@ -117,7 +118,7 @@ def _sample(report_dir, index, sample, class_names):
     legend = [(class_names[i], i) for i in present if i < len(class_names)]
     legend += [("ignored", i) for i in present if i >= len(class_names)]
     name = f"sample_{index:02d}.png"
-    visualize.sample_figure(panels, os.path.join(report_dir, name), legend=legend)
+    visualize.sample_figure(panels, os.path.join(report_dir, name), legend=legend, palette=palette)
     return f'<p>{_text(sample.filename)}</p><img src="{name}" alt="{_text(sample.filename)}">'
 
 

@@ -8,6 +8,7 @@ from deeplab_tf.errors import ConfigError
 MIXED_PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("sgd", "adam")
 INIT_SCOPES = ("all", "backbone")
+MEDIAN_FREQUENCY = "median_frequency"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +22,9 @@ class TrainConfig(DictConfig):
 
     Args:
         dataset, dataset_dir, train_split: what to train on (`deeplab_tf.data`
-            names: `voc2012`, `synthetic`, `tfrecord`, `cityscapes`, `ade20k`).
+            names: `voc2012`, `synthetic`, `tfrecord`, `cityscapes`, `ade20k`, `folder`).
+        val_fraction: a folder dataset without split files: the share of its
+            names in `val` (None: 0.1).
         skip_bad_examples: validate the split first and leave unusable examples
             out (logged); otherwise an unusable example stops the run at start.
         validate_dataset: decode every example of the split before training
@@ -74,6 +77,10 @@ class TrainConfig(DictConfig):
             summaries fall on their steps.
         shuffle_buffer: examples in the shuffle buffer.
         seed: seeds weights, dropout and the data pipeline; None draws one.
+        class_weights: None (every class 1), one weight per class multiplying
+            each pixel's cross-entropy by its label's weight, or
+            "median_frequency" (computed from the training split's statistics
+            when the run starts; the weights are recorded in model_config.json).
         jit_compile: XLA-compile the forward/backward pass; None: on when a GPU is there.
     """
 
@@ -81,6 +88,7 @@ class TrainConfig(DictConfig):
 
     dataset: str = "voc2012"
     dataset_dir: str = None
+    val_fraction: float = None
     train_split: str = "train_aug"
     skip_bad_examples: bool = False
     validate_dataset: bool = True
@@ -116,6 +124,7 @@ class TrainConfig(DictConfig):
     shuffle_buffer: int = 256
     seed: int = None
     jit_compile: bool = None
+    class_weights: object = None
 
     def __post_init__(self):
         crop = self.crop_size
@@ -126,6 +135,13 @@ class TrainConfig(DictConfig):
         object.__setattr__(self, "crop_size", crop)
         if self.mixed_precision in ("", "none", "float32"):
             object.__setattr__(self, "mixed_precision", None)
+        if self.class_weights is not None and not isinstance(self.class_weights, str):
+            try:
+                weights = tuple(float(w) for w in self.class_weights)
+            except (TypeError, ValueError):
+                raise ConfigError("class_weights", f"expected numbers or {MEDIAN_FREQUENCY!r}, "
+                                  f"got {self.class_weights!r}") from None
+            object.__setattr__(self, "class_weights", weights)
         self._validate()
 
     def _validate(self):
@@ -186,6 +202,14 @@ class TrainConfig(DictConfig):
             _non_negative_int(field, getattr(self, field))
         if self.eval_steps and not self.eval_split:
             raise ConfigError("eval_split", "is required with eval_steps (the split to evaluate during training)")
+        if isinstance(self.class_weights, str) and self.class_weights != MEDIAN_FREQUENCY:
+            raise ConfigError("class_weights", f"expected numbers or {MEDIAN_FREQUENCY!r}, got {self.class_weights!r}")
+        if isinstance(self.class_weights, tuple) and (
+                not self.class_weights or any(not w >= 0 for w in self.class_weights)
+                or not any(w > 0 for w in self.class_weights)):
+            raise ConfigError("class_weights", f"need one weight >= 0 per class, not all 0, got {list(self.class_weights)}")
+        if self.val_fraction is not None and not 0 <= self.val_fraction < 1:
+            raise ConfigError("val_fraction", f"must be in [0, 1), got {self.val_fraction}")
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
 

@@ -10,18 +10,23 @@ def valid_pixel_count(labels, ignore_label=IGNORE_LABEL):
     return tf.reduce_sum(tf.cast(tf.not_equal(labels, ignore_label), tf.float32))
 
 
-def pixel_cross_entropy_sum(logits, labels, ignore_label=IGNORE_LABEL):
+def pixel_cross_entropy_sum(logits, labels, ignore_label=IGNORE_LABEL, class_weights=None):
     """Σ over pixels with label ≠ `ignore_label` of the softmax cross-entropy (float32).
 
     Args:
         logits: [B, H, W, C] (cast to float32).
         labels: int [B, H, W] of the same height and width.
+        class_weights: optional [C] weights; each pixel's cross-entropy is
+            multiplied by its label's weight (the divisor stays the labelled
+            pixel count, so all-ones weights give the unweighted loss).
     """
     labels = tf.cast(labels, tf.int32)
     valid = tf.not_equal(labels, ignore_label)
     # Ignored pixels get class 0 so the op stays in range; their loss is masked out.
     safe_labels = tf.where(valid, labels, tf.zeros_like(labels))
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(safe_labels, tf.cast(logits, tf.float32))
+    if class_weights is not None:
+        losses = losses * tf.gather(tf.constant(class_weights, tf.float32), safe_labels)
     return tf.reduce_sum(tf.where(valid, losses, tf.zeros_like(losses)))
 
 
@@ -38,18 +43,19 @@ def downsample_labels(labels, size):
     return resized[..., 0]
 
 
-def segmentation_loss(logits_list, labels_list, counts, ignore_label=IGNORE_LABEL):
+def segmentation_loss(logits_list, labels_list, counts, ignore_label=IGNORE_LABEL, class_weights=None):
     """Σ_i (cross-entropy sum of output i) / counts[i].
 
     With `counts` the number of labelled pixels of the *global* batch for each
     output, the sum of this over replicas is the loss of the whole batch
     divided by its labelled pixels — the papers' loss, whatever the replica count.
     v2's MSC passes each scale's logits and the fused logits; each term is that
-    output's mean over its own labelled pixels.
+    output's mean over its own labelled pixels. `class_weights`: as for
+    `pixel_cross_entropy_sum`.
     """
     total = 0.0
     for index, (logits, labels) in enumerate(zip(logits_list, labels_list)):
-        total += pixel_cross_entropy_sum(logits, labels, ignore_label) / tf.maximum(counts[index], 1.0)
+        total += pixel_cross_entropy_sum(logits, labels, ignore_label, class_weights) / tf.maximum(counts[index], 1.0)
     return total
 
 

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.errors import ConfigError
 from deeplab_tf.models import MultiScaleDeepLab, multi_scale_outputs
 from deeplab_tf.training import losses
 from deeplab_tf.training.summaries import batch_confusion_matrix
@@ -57,6 +58,8 @@ class TrainStep:
         optimizer: from `make_optimizer`, built on `model.trainable_variables`.
         ignore_label: the label the loss leaves out.
         num_replicas: replicas sharing the global batch.
+        class_weights: None, or one loss weight per class (resolved numbers,
+            not "median_frequency").
 
     Example:
     ```python
@@ -70,13 +73,17 @@ class TrainStep:
     """
 
     def __init__(self, model, model_config, train_config, optimizer, *, ignore_label=IGNORE_LABEL,
-                 num_replicas=1):
+                 num_replicas=1, class_weights=None):
         self.model = model
         self.model_config = model_config
         self.config = train_config
         self.optimizer = optimizer
         self.ignore_label = ignore_label
         self.num_replicas = num_replicas
+        self.class_weights = None if class_weights is None else tuple(float(w) for w in class_weights)
+        if self.class_weights is not None and len(self.class_weights) != model_config.num_classes:
+            raise ConfigError("class_weights", f"{len(self.class_weights)} weights for "
+                              f"{model_config.num_classes} classes; give one per class")
         self.trainable_variables = list(model.trainable_variables)
         self.kernels = [
             layer.kernel for layer in unique_layers(model)
@@ -144,7 +151,8 @@ class TrainStep:
         """(loss, cross_entropy, gradients, confusion matrix, whether loss and gradients are finite)."""
         with tf.GradientTape() as tape:
             outputs = self.forward(images)
-            cross_entropy = losses.segmentation_loss(outputs, labels_list, counts, self.ignore_label)
+            cross_entropy = losses.segmentation_loss(outputs, labels_list, counts, self.ignore_label,
+                                                     self.class_weights)
             decay = losses.weight_decay_loss(self.kernels, self.config.weight_decay) / self.num_replicas
             loss = cross_entropy + decay
             scaled_loss = self.optimizer.scale_loss(loss)

@@ -51,18 +51,19 @@ class Summaries:
                 if value is not None:
                     tf.summary.write(tag, tf.constant(float(value), tf.float32), metadata=_SCALAR)
 
-    def overlays(self, step, images, labels, predictions, ignore_label=255):
+    def overlays(self, step, images, labels, predictions, ignore_label=255, palette=None):
         """One picture per example: image | ground truth | prediction over the image.
 
         Args:
             images: uint8 [N, H, W, 3] (or a list of differently sized ones).
             labels, predictions: int [N, H, W] (or lists).
+            palette: uint8 [256, 3] class colours (default VOC's).
         """
         panels = []
         for image, label, prediction in zip(images, labels, predictions):
             image = np.asarray(image, np.uint8)
-            truth = visualize.overlay(image, label, alpha=0.6, transparent=(0, ignore_label))
-            predicted = visualize.overlay(image, prediction, alpha=0.6)
+            truth = visualize.overlay(image, label, alpha=0.6, transparent=(0, ignore_label), palette=palette)
+            predicted = visualize.overlay(image, prediction, alpha=0.6, palette=palette)
             panels.append(np.concatenate([image, truth, predicted], axis=1))
         height = max(p.shape[0] for p in panels)
         width = max(p.shape[1] for p in panels)

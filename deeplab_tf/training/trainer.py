@@ -25,6 +25,7 @@ import tensorflow as tf
 from deeplab_tf import data as data_lib
 from deeplab_tf import model_dir as model_dir_lib
 from deeplab_tf.backbones import load_imagenet_weights
+from deeplab_tf.data import palettes, statistics
 from deeplab_tf.errors import ConfigError, DataError, InputError
 from deeplab_tf.evaluation import evaluate
 from deeplab_tf.files import atomic_path
@@ -32,6 +33,7 @@ from deeplab_tf.inference import InferenceSettings, Predictor
 from deeplab_tf.metrics import compute_metrics
 from deeplab_tf.models import build_model
 from deeplab_tf.training import checkpoints, strategy as strategy_lib
+from deeplab_tf.training.config import MEDIAN_FREQUENCY
 from deeplab_tf.training.best import BestKeeper, read_best
 from deeplab_tf.training.callbacks import Callbacks, Evaluation, Progress, TrainResult
 from deeplab_tf.training.schedules import PolyLearningRate
@@ -100,6 +102,7 @@ class Trainer:
         # What `_build` makes: the dataset facts, the network and its training state,
         # the compiled functions, and what the evaluations during training use.
         self.info = None  # the dataset's DatasetInfo
+        self.class_weights = None  # resolved loss weights per class, or None
         self.jit_compile = None
         self.model = self.optimizer = self.step = self.schedule = None
         self.moving_averages = self.train_step = None
@@ -145,14 +148,15 @@ class Trainer:
             )
 
     def _validate_dataset(self):
-        """Checks every example before training; returns the number of examples (None if unchecked)."""
+        """Checks every example before training; returns the `ValidationReport` (None if unchecked)."""
         config = self.config
         if config.skip_bad_examples or not config.validate_dataset:
             return None  # read_split validates (and skips) itself with skip_bad_examples
         if model_dir_lib.latest_checkpoint(self.model_dir) is not None:
             return None  # checked when the run started
         report = data_lib.validate_split(
-            config.dataset, config.dataset_dir, config.train_split, num_classes=self.model_config.num_classes
+            config.dataset, config.dataset_dir, config.train_split, num_classes=self.model_config.num_classes,
+            val_fraction=config.val_fraction,
         )
         if not report.ok:
             shown = "; ".join(str(p) for p in report.problems[:3])
@@ -164,7 +168,32 @@ class Trainer:
         self.callbacks.on_message(
             f"validated {config.dataset} split {config.train_split!r}: {report.num_examples} examples"
         )
-        return report.num_examples
+        return report
+
+    def _resolve_class_weights(self, report):
+        """The loss weight of each class: the given list, or median-frequency balancing of the train split.
+
+        Median-frequency weights are computed when a run starts (from `report`,
+        or a fresh validation) and read back from `model_config.json` on resume.
+        """
+        config, num_classes = self.config, self.model_config.num_classes
+        if config.class_weights is None:
+            return None
+        if config.class_weights != MEDIAN_FREQUENCY:
+            if len(config.class_weights) != num_classes:
+                raise ConfigError("class_weights", f"{len(config.class_weights)} weights for {num_classes} "
+                                  "classes; give one per class")
+            return tuple(config.class_weights)
+        if model_dir_lib.latest_checkpoint(self.model_dir) is not None:
+            recorded = model_dir_lib.read_model_dir_json(self.model_dir).get("train", {}).get("class_weights")
+            if isinstance(recorded, list) and len(recorded) == num_classes:
+                return tuple(float(w) for w in recorded)
+        if report is None:
+            report = data_lib.validate_split(config.dataset, config.dataset_dir, config.train_split,
+                                             num_classes=num_classes, val_fraction=config.val_fraction)
+        weights = tuple(statistics.median_frequency_weights(report))
+        self.callbacks.on_message("median-frequency class weights: " + ", ".join(f"{w:.3g}" for w in weights))
+        return weights
 
     def _build(self, seed):
         """Builds what a run trains and evaluates, and assigns it (the one place besides `__init__`).
@@ -191,7 +220,8 @@ class Trainer:
             for v in (layer.moving_mean, layer.moving_variance)
         ]
         train_step = TrainStep(model, self.model_config, config, optimizer,
-                               ignore_label=info.ignore_label, num_replicas=self.num_replicas)
+                               ignore_label=info.ignore_label, num_replicas=self.num_replicas,
+                               class_weights=self.class_weights)
         functions = _make_functions(self.strategy, model, step, train_step.make_replica_step(jit_compile),
                                     moving_averages, self.model_config.num_classes, self.chief)
         evaluating = bool(config.eval_steps) and self.chief
@@ -209,7 +239,8 @@ class Trainer:
         """The eval split as `eval_pipeline` gives it (each image at its size); a subset cached in memory."""
         config = self.config
         examples = data_lib.eval_pipeline(
-            data_lib.read_split(config.dataset, config.dataset_dir, config.eval_split, num_classes=info.num_classes),
+            data_lib.read_split(config.dataset, config.dataset_dir, config.eval_split, num_classes=info.num_classes,
+                                val_fraction=config.val_fraction),
             ignore_label=info.ignore_label,
         )
         if config.eval_max_images:
@@ -241,6 +272,7 @@ class Trainer:
             examples = data_lib.read_split(
                 config.dataset, config.dataset_dir, config.train_split, num_classes=num_classes,
                 skip_bad_examples=config.skip_bad_examples, shuffle_files=True, seed=seed + index,
+                val_fraction=config.val_fraction,
             )
             if pipelines > 1:
                 examples = examples.shard(pipelines, index)
@@ -266,6 +298,7 @@ class Trainer:
             return []
         examples = data_lib.read_split(
             config.dataset, config.dataset_dir, config.train_split, num_classes=self.model_config.num_classes,
+            val_fraction=config.val_fraction,
         )
         return list(data_lib.eval_pipeline(examples.take(NUM_OVERLAY_IMAGES)).as_numpy_iterator())
 
@@ -275,7 +308,9 @@ class Trainer:
         config = self.config
         self._check_settings()
         self._check_model_dir()
-        num_examples = self._validate_dataset()
+        report = self._validate_dataset()
+        num_examples = report.num_examples if report is not None else None
+        self.class_weights = self._resolve_class_weights(report)
         seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
 
         previous_policy = keras.config.dtype_policy()
@@ -297,7 +332,12 @@ class Trainer:
                 self._initialise()
             # A fresh run starts its best anew; a resumed one must beat what best/ holds.
             best = read_best(self.model_dir) if resumed and config.eval_steps else None
-            run_facts = {"dataset": self._dataset_facts(), "train": {**config.to_dict(), "seed": seed}}
+            train_facts = {**config.to_dict(), "seed": seed}
+            if self.class_weights is not None:  # the numbers, also when asked for "median_frequency"
+                train_facts.update(class_weights=list(self.class_weights),
+                                   class_weights_from=config.class_weights if isinstance(config.class_weights, str)
+                                   else "list")
+            run_facts = {"dataset": self._dataset_facts(), "train": train_facts}
             if self.chief:
                 model_dir_lib.save_model_config(self.model_dir, self.model_config, **run_facts)
             # A resumed run draws a fresh (still seeded) data stream rather than replaying the old one.
@@ -426,7 +466,8 @@ class Trainer:
             images.append(example["image"][0, :height, :width].round().clip(0, 255).astype(np.uint8))
             labels.append(example["label"][0, :height, :width])
             predictions.append(self.predict(tf.constant(example["image"])).numpy()[0, :height, :width])
-        summaries.overlays(step, images, labels, predictions, self.info.ignore_label)
+        summaries.overlays(step, images, labels, predictions, self.info.ignore_label,
+                           palettes.palette_for(self.info))
 
     def _save_keras_model(self, checkpoint):
         """`model_dir/model.keras`: a float32 copy of the final checkpoint (safe-mode loadable), atomically.
@@ -449,6 +490,8 @@ class Trainer:
             "num_classes": self.info.num_classes,
             "ignore_label": self.info.ignore_label,
             "class_names": list(self.info.class_names),
+            "palette": [list(colour) for colour in palettes.class_colors(self.info)],
+            **({"val_fraction": self.config.val_fraction} if self.config.val_fraction is not None else {}),
         }
 
     def _resolve_jit(self):

@@ -1,0 +1,82 @@
+"""README "Train on your own data", end to end: validate → train → evaluate + predict on a folder dataset."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.tool_runner import run_tool
+
+COLORS = [[0, 0, 0], [250, 200, 0], [0, 120, 255]]
+NAMES = ["background", "sun", "lake"]
+
+
+@pytest.fixture(scope="module")
+def my_data(tmp_path_factory):
+    """12 JPEG photos of 64x64 with RGB masks: a disc ("sun") and a bottom band ("lake"); no split files."""
+    root = tmp_path_factory.mktemp("own") / "my_data"
+    os.makedirs(root / "images")
+    os.makedirs(root / "masks")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:64, 0:64]
+    for index in range(12):
+        cy, cx, r = rng.integers(14, 30), rng.integers(14, 50), rng.integers(6, 12)
+        label = np.zeros((64, 64), np.uint8)
+        label[(y - cy) ** 2 + (x - cx) ** 2 < r * r] = 1
+        label[y >= 44 + rng.integers(0, 8)] = 2
+        image = np.asarray([[90, 110, 130], [240, 230, 60], [30, 60, 160]], np.float64)[label]
+        image = np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(image).save(root / "images" / f"photo_{index:02d}.jpg", quality=95)
+        Image.fromarray(np.asarray(COLORS, np.uint8)[label]).save(root / "masks" / f"photo_{index:02d}.png")
+    (root / "classes.json").write_text(json.dumps({"names": NAMES, "colors": COLORS}))
+    return str(root)
+
+
+def _ok(result):
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_validate_train_evaluate_predict(my_data, tmp_path):
+    # 1. Validate: statistics and the class-frequency picture.
+    stats_dir = str(tmp_path / "stats")
+    validated = _ok(run_tool("validate_dataset", "--dataset=folder", f"--dataset_dir={my_data}", "--split=train",
+                             f"--stats_dir={stats_dir}"))
+    assert "warning:" not in validated.stdout
+    with open(os.path.join(stats_dir, "stats.json")) as file:
+        stats = json.load(file)
+    assert stats["num_usable"] == 11 and stats["image_size"] == {"min": [64, 64], "max": [64, 64]}
+    assert [c["name"] for c in stats["classes"]] == NAMES
+    assert all(c["images"] == 11 for c in stats["classes"])
+    assert sum(c["pixel_share"] for c in stats["classes"]) == pytest.approx(1.0)
+    with Image.open(os.path.join(stats_dir, "class_frequencies.png")) as chart:
+        assert chart.format == "PNG" and chart.width > 300
+
+    # 2. Train a few steps of a tiny network, median-frequency weighted.
+    model_dir = str(tmp_path / "run")
+    trained = _ok(run_tool("train", "--dataset=folder", f"--dataset_dir={my_data}", f"--model_dir={model_dir}",
+                           "--backbone=resnet18", "--multi_grid=1,2", "--crop_size=64", "--batch_size=4",
+                           "--train_steps=3", "--optimizer=adam", "--base_learning_rate=0.001",
+                           "--class_weights=median_frequency", "--image_summary_steps=0", "--steps_per_loop=1",
+                           "--seed=1", "--progress=log"))
+    assert "finished at step 3" in trained.stdout
+    with open(os.path.join(model_dir, "model_config.json")) as file:
+        record = json.load(file)
+    weights = record["train"]["class_weights"]
+    assert record["train"]["class_weights_from"] == "median_frequency"
+    assert len(weights) == 3 and weights[0] < 1.0 < max(weights[1:])  # the background is the common class
+    assert record["dataset"]["palette"] == COLORS
+
+    # 3. Evaluate on the held-out split (by name) and predict, coloured with classes.json's colours.
+    _ok(run_tool("evaluate", f"--model_dir={model_dir}"))
+    with open(os.path.join(model_dir, "eval", "metrics.json")) as file:
+        metrics = json.load(file)
+    assert metrics["num_images"] == 1 and len(metrics["per_class_iou"]) == 3
+    out = str(tmp_path / "predictions")
+    _ok(run_tool("predict", f"--model={model_dir}", f"--input={os.path.join(my_data, 'images')}",
+                 f"--output_dir={out}"))
+    with Image.open(os.path.join(out, "photo_00.png")) as labels:
+        assert labels.mode == "P" and labels.size == (64, 64)
+        assert np.asarray(labels.getpalette()[:9]).reshape(3, 3).tolist() == COLORS
