@@ -57,3 +57,17 @@ def test_the_project_names_come_from_every_tool():
     assert {"output_stride", "weight_decay", "eval_scales", "export_dir", "quantization", "num_shards",
             "upsample_logits", "noupsample_logits", "model_dir"} <= names
     assert "weigth_decay" not in names
+
+
+def test_the_mobile_recipe_builds_the_mobile_head():
+    result = run_tool("model_info", f"--flagfile={os.path.join(REPO, 'flags', 'voc_mnv2_v3_os16.flags')}",
+                      "--input_size=65")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"backbone": "mobilenetv2"' in result.stdout and '"atrous_rates": []' in result.stdout
+    assert '"feature_size": [5, 5]' in result.stdout and '"block_16": [2]' in result.stdout
+
+
+def test_multi_grid_on_mobilenetv2_is_one_line_naming_the_flag():
+    result = run_tool("model_info", "--backbone=mobilenetv2", "--multi_grid=1,2,4", "--input_size=33")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("model_info: error: --multi_grid: does not apply")
