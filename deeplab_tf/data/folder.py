@@ -56,12 +56,16 @@ def _check_layout(dataset_dir):
 
 
 def split_files(dataset_dir):
-    """{split: path} of the `<split>.txt` files beside `images/`."""
-    return {
+    """{split: path} of the `<split>.txt` files beside `images/`; none unless train.txt or val.txt is there.
+
+    (So a stray notes.txt does not turn off the split by name.)
+    """
+    files = {
         name[:-4]: os.path.join(dataset_dir, name)
         for name in sorted(os.listdir(dataset_dir))
         if name.endswith(".txt") and os.path.isfile(os.path.join(dataset_dir, name))
     }
+    return files if set(files) & set(SPLITS_BY_NAME) else {}
 
 
 def list_splits(dataset_dir):

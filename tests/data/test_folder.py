@@ -116,7 +116,7 @@ def test_rgb_mask_without_colors_in_classes_json_is_refused(tmp_path):
 def test_without_split_files_the_split_by_name_is_seeded_disjoint_and_complete(tmp_path):
     names = [f"n{i:02d}" for i in range(30)]
     root = write_folder(tmp_path, {n: png(blocks(8, 8, 2, i), "L") for i, n in enumerate(names)},
-                        {"names": ["bg", "fg"]})
+                        {"names": ["bg", "fg"]}, splits={"notes": []})  # not a split: no train.txt or val.txt
     assert folder.list_splits(root) == ["train", "val"]
     train, val = labels_of(root, "train"), labels_of(root, "val")
     assert len(val) == 3 and not set(train) & set(val) and set(train) | set(val) == set(names)
