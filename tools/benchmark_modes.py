@@ -231,7 +231,7 @@ def _time_train_step(config, model_config, train_config):
         global_step.assign_add(1)
         return loss
 
-    images, labels = _random_batch(config.batch_size, config.input_size, model_config.num_classes, IGNORE_LABEL)
+    images, labels = random_batch(config.batch_size, config.input_size, model_config.num_classes, IGNORE_LABEL)
     timing = _paired_timing(config, lambda: step(images, labels).numpy())
     forward_flops = count_flops(model, config.input_size, config.batch_size)
     return {
@@ -254,7 +254,7 @@ def _time_train_step(config, model_config, train_config):
     }
 
 
-def _random_batch(batch_size, input_size, num_classes, ignore_label):
+def random_batch(batch_size, input_size, num_classes, ignore_label):
     """Random images in [0, 255) and random labels, a tenth of them `ignore_label`."""
     shape = (batch_size, *input_size)
     images = tf.random.stateless_uniform((*shape, 3), (0, 1), 0, 255)
