@@ -4,6 +4,8 @@
         --input_size=513 --batch_size=1 --output=runs/bench/v3_os16.json
     python -m tools.benchmark --flagfile=flags/voc_v3_os16.flags --mode=train \
         --input_size=513 --batch_size=4 --output=runs/bench/v3_os16_train.json
+    python -m tools.benchmark --mode=tflite --output=runs/bench/tflite.json \
+        --tflite_model=r101_f32_513.tflite,mnv2_int8_513.tflite,r101_f32_257.tflite,mnv2_int8_257.tflite
 
 Every mode measures the machine's own 4096³ matmul rate in the same run, so that
 speeds are also given as a ratio (model FLOP/s ÷ matmul FLOP/s) that survives a
@@ -34,7 +36,8 @@ flags.DEFINE_integer("repeats", 5, "Timed runs after warm-up.")
 flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
 flags.DEFINE_string("output", None, "Where to write the JSON (also printed).")
 flags.DEFINE_string("dataset_dir_for_data", None, "data mode: a generated dataset (default: generate one).")
-flags.DEFINE_string("tflite_model", None, "tflite mode: the .tflite file to time.")
+flags.DEFINE_list("tflite_model", [], "tflite mode: the .tflite file(s) to time, in the same turns; each "
+                  "model's speed-up is over the first one listed at its input size.")
 flags.DEFINE_bool("fold_batch_norm", True, "inference modes: fold BN into the convolutions, as tools.evaluate.")
 flags.DEFINE_string("agreement_images", None, "inference mode with --mixed_precision: a glob of JPEG/PNG "
                     "images on which to measure argmax agreement with float32 (default: the timed input).")
@@ -75,7 +78,7 @@ def benchmark_config_from_flags():
         settings=inference_flags.inference_settings_from_flags(),
         train_config=train_config,
         dataset_dir=FLAGS.dataset_dir_for_data,
-        tflite_model=FLAGS.tflite_model,
+        tflite_models=tuple(FLAGS.tflite_model),
     )
 
 

@@ -23,7 +23,7 @@ from deeplab_tf.batch_norm_folding import fold_batch_norms
 from deeplab_tf.config import ModelConfig
 from deeplab_tf.data.info import IGNORE_LABEL
 from deeplab_tf.data.synthetic import generate_dataset
-from deeplab_tf.export import measure_latency
+from deeplab_tf.export import graph_summary, measure_latencies
 from deeplab_tf.inference import PAPER_EVAL_SCALES, InferenceSettings, predict_probabilities, scaled_size
 from deeplab_tf.models import build_model, rebuild
 from deeplab_tf.postprocess import dense_crf
@@ -54,7 +54,7 @@ class BenchmarkConfig:
         train_config: train mode: the step's settings (`batch_size`, `crop_size`,
             `mixed_precision` and `jit_compile` are this config's).
         dataset_dir: data mode: a generated dataset (None: generate one).
-        tflite_model: tflite mode: the .tflite file.
+        tflite_models: tflite mode: the .tflite files, timed in the same turns.
     """
 
     input_size: tuple = (513, 513)
@@ -71,7 +71,7 @@ class BenchmarkConfig:
     settings: InferenceSettings = InferenceSettings(scales=PAPER_EVAL_SCALES, flip=True)
     train_config: TrainConfig = None
     dataset_dir: str = None
-    tflite_model: str = None
+    tflite_models: tuple = ()
 
 
 def _paired_timing(config, run, beside=None):
@@ -315,12 +315,28 @@ def crf(config):
 
 
 def tflite(config):
-    """LiteRT latency (XNNPACK, 2 threads) and file size of a converted model."""
+    """LiteRT latency (XNNPACK, 2 threads), file size and operators of converted models, timed in turns.
 
-    if not config.tflite_model:
+    With several models, each model's `speedup` is the median over turns of
+    (the reference's time ÷ its time), the reference being the first model listed
+    at the same input size: list float32 R-101 first, then int8 MobileNetV2, to
+    read how many times faster the mobile model runs. The top level holds the
+    first model's timing, so one model gives what it always gave.
+    """
+    if not config.tflite_models:
         raise UsageError("--tflite_model: required with --mode=tflite")
-    return measure_latency(config.tflite_model, num_threads=2, warmup_runs=config.warmup,
-                           timed_runs=max(config.repeats, 10))
+    results = measure_latencies(config.tflite_models, num_threads=2, warmup_runs=config.warmup,
+                                timed_runs=max(config.repeats, 10))
+    references = {}
+    for result in results:
+        reference = references.setdefault(tuple(result["input_size"]), result)
+        result["speedup_reference"] = reference["tflite"]
+        result["speedup"] = benchmarking.paired_ratio(reference["times_s"], result["times_s"])
+        with open(result["tflite"], "rb") as file:
+            graph = graph_summary(file.read())
+        result["operators"] = graph["operators"]
+        result["gpu_delegate_unsupported"] = graph["gpu_delegate_unsupported"]
+    return {**results[0], "models": results} if len(results) > 1 else results[0]
 
 
 def run_benchmark(mode, config):

@@ -11,8 +11,9 @@ int8 calibrates on `--num_calibration_images` of `--calibration_split`.
 trained on, as its model directory recorded it. The
 parity check runs the .tflite model (LiteRT) and the SavedModel on the same
 images of `--parity_split` (random images without a dataset) and writes the
-parity report (argmax agreement, mIoU of both and the drop) beside the .tflite
-file. Exit status: 0 converted and within the limits; 1 converted but outside
+parity report (argmax agreement, mIoU of both and the drop, the converted
+operators and those outside the TFLite GPU delegate's documented set, which a
+GPU delegate would leave to the CPU) beside the .tflite file. Exit status: 0 converted and within the limits; 1 converted but outside
 them (the file and report are kept, for inspection); 2 bad input.
 """
 
@@ -156,9 +157,11 @@ def main(argv):
     miou = ""
     if parity["miou_drop_points"] is not None:
         miou = f", mIoU {100 * parity['miou_tflite']:.2f} vs {100 * parity['miou_reference']:.2f}"
+    cpu_only = ", ".join(report["graph"]["gpu_delegate_unsupported"]) or "none"
     summary = (
         f"{FLAGS.quantization}: {len(model_bytes) / 2**20:.1f} MiB, argmax agreement "
-        f"{100 * parity['pixel_agreement']:.3f}%{miou} on {parity['num_images']} images"
+        f"{100 * parity['pixel_agreement']:.3f}%{miou} on {parity['num_images']} images; "
+        f"operators outside the TFLite GPU delegate's set: {cpu_only}"
     )
     if not parity["passed"]:
         print(f"convert_tflite: error: parity check failed: {'; '.join(parity['failures'])} "

@@ -1,7 +1,7 @@
 """Deployment: SavedModel serving signatures, TFLite conversion, LiteRT parity checks and timing."""
 
 from deeplab_tf.export.fixed_size import at_fixed_size, check_input_size
-from deeplab_tf.export.litert import LiteRTModel, measure_latency
+from deeplab_tf.export.litert import LiteRTModel, measure_latencies, measure_latency
 from deeplab_tf.export.parity import (
     PARITY_LIMITS,
     Example,
@@ -21,6 +21,7 @@ from deeplab_tf.export.saved_model import (
     serving_function,
 )
 from deeplab_tf.export.tflite import (
+    GPU_DELEGATE_OPERATORS,
     QUANTIZATIONS,
     convert,
     convert_dynamic_range,
@@ -31,6 +32,7 @@ from deeplab_tf.export.tflite import (
 )
 
 __all__ = [
+    "GPU_DELEGATE_OPERATORS",
     "INFO_FILE",
     "PARITY_LIMITS",
     "QUANTIZATIONS",
@@ -51,6 +53,7 @@ __all__ = [
     "fit_to_size",
     "graph_summary",
     "load_serving_signature",
+    "measure_latencies",
     "measure_latency",
     "random_examples",
     "read_export_info",

@@ -63,31 +63,62 @@ def measure_latency(model_path, num_threads=2, warmup_runs=3, timed_runs=20, see
 
     Returns:
         {"file_size_bytes", "input_size" [h, w], "num_threads", "runtime",
-         "median_s", "mean_s", "min_s", "max_s", "timed_runs"}.
+         "median_s", "mean_s", "min_s", "max_s", "timed_runs", "times_s"}.
     """
-    try:
-        interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
-    except (ValueError, RuntimeError) as error:
-        raise InputError(f"not a loadable .tflite model: {model_path}: {error}") from None
-    interpreter.allocate_tensors()
-    details = interpreter.get_input_details()[0]
-    image = np.random.default_rng(seed).integers(0, 256, details["shape"]).astype(details["dtype"])
-    interpreter.set_tensor(details["index"], image)
+    return measure_latencies([model_path], num_threads, warmup_runs, timed_runs, seed)[0]
+
+
+def measure_latencies(model_paths, num_threads=2, warmup_runs=3, timed_runs=20, seed=0):
+    """`measure_latency` of several models, timed in turns: one `invoke()` of each model a turn.
+
+    On a shared machine the load changes from second to second; timing the
+    models in the same turns lets `paired_speedups` compare them under the
+    same conditions, turn by turn.
+
+    Returns:
+        One `measure_latency` dict per model, in order.
+    """
+    models = [_TimedInterpreter(path, num_threads, seed) for path in model_paths]
     for _ in range(warmup_runs):
-        interpreter.invoke()
-    times = []
+        for model in models:
+            model.invoke()
     for _ in range(max(1, timed_runs)):
+        for model in models:
+            model.times.append(model.invoke())
+    return [model.summary() for model in models]
+
+
+class _TimedInterpreter:
+    """A LiteRT interpreter fed one random image, whose `invoke()` returns its own time."""
+
+    def __init__(self, model_path, num_threads, seed):
+        try:
+            self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
+        except (ValueError, RuntimeError) as error:
+            raise InputError(f"not a loadable .tflite model: {model_path}: {error}") from None
+        self.interpreter.allocate_tensors()
+        details = self.interpreter.get_input_details()[0]
+        image = np.random.default_rng(seed).integers(0, 256, details["shape"]).astype(details["dtype"])
+        self.interpreter.set_tensor(details["index"], image)
+        self.path, self.num_threads, self.times = model_path, num_threads, []
+        self.input_size = [int(n) for n in details["shape"][1:3]]
+
+    def invoke(self):
         start = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - start)
-    return {
-        "file_size_bytes": os.path.getsize(model_path),
-        "input_size": [int(n) for n in details["shape"][1:3]],
-        "num_threads": num_threads,
-        "runtime": "LiteRT (ai-edge-litert) with its default XNNPACK delegate",
-        "median_s": statistics.median(times),
-        "mean_s": statistics.fmean(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "timed_runs": len(times),
-    }
+        self.interpreter.invoke()
+        return time.perf_counter() - start
+
+    def summary(self):
+        return {
+            "tflite": os.path.abspath(self.path),
+            "file_size_bytes": os.path.getsize(self.path),
+            "input_size": self.input_size,
+            "num_threads": self.num_threads,
+            "runtime": "LiteRT (ai-edge-litert) with its default XNNPACK delegate",
+            "median_s": statistics.median(self.times),
+            "mean_s": statistics.fmean(self.times),
+            "min_s": min(self.times),
+            "max_s": max(self.times),
+            "timed_runs": len(self.times),
+            "times_s": self.times,
+        }

@@ -20,6 +20,15 @@ from deeplab_tf.export.saved_model import INPUT_NAME, load_serving_signature
 
 QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")
 
+# The operators the TFLite GPU delegate documents as supported (LiteRT's "GPU delegates"
+# page, https://ai.google.dev/edge/litert/performance/gpu, "Supported operations").
+# An operator outside it runs on the CPU, splitting the graph at that point.
+GPU_DELEGATE_OPERATORS = frozenset({
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "EXP", "FULLY_CONNECTED",
+    "LOGICAL_AND", "LOGISTIC", "LSTM", "MAX_POOL_2D", "MAXIMUM", "MINIMUM", "MUL", "PAD", "PRELU", "RELU",
+    "RELU6", "RESHAPE", "RESIZE_BILINEAR", "SOFTMAX", "STRIDED_SLICE", "SUB", "TRANSPOSE_CONV",
+})
+
 
 def _converter(saved_model_dir, input_size):
     """A converter for the serving signature at a fixed input size, and what must outlive it."""
@@ -105,8 +114,11 @@ def graph_summary(model_bytes):
     Returns:
         {"operators": {name: count} over all subgraphs, "num_subgraphs": n,
          "conv_2d_dilations": sorted list of distinct (h, w) dilation factors,
+         "depthwise_conv_2d_dilations": the same for DEPTHWISE_CONV_2D,
          "resize_bilinear": list of {"align_corners", "half_pixel_centers"},
-         "conv_2d_weight_types": sorted distinct weight tensor types}
+         "conv_2d_weight_types": sorted distinct weight tensor types,
+         "gpu_delegate_unsupported": {name: count} of the operators outside
+         `GPU_DELEGATE_OPERATORS`, which a GPU delegate leaves to the CPU}
     """
     model = schema.Model.GetRootAs(bytes(model_bytes), 0)
     codes = []
@@ -114,7 +126,7 @@ def graph_summary(model_bytes):
         code = model.OperatorCodes(i)
         codes.append(_OPERATOR_NAMES.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM"))
     operators = collections.Counter()
-    dilations, resizes, weight_types = set(), [], set()
+    dilations, depthwise_dilations, resizes, weight_types = set(), set(), [], set()
     for s in range(model.SubgraphsLength()):
         subgraph = model.Subgraphs(s)
         for o in range(subgraph.OperatorsLength()):
@@ -127,6 +139,10 @@ def graph_summary(model_bytes):
                 options.Init(table.Bytes, table.Pos)
                 dilations.add((options.DilationHFactor(), options.DilationWFactor()))
                 weight_types.add(_TENSOR_TYPES[subgraph.Tensors(op.Inputs(1)).Type()])
+            elif name == "DEPTHWISE_CONV_2D" and table is not None:
+                options = schema.DepthwiseConv2DOptions()
+                options.Init(table.Bytes, table.Pos)
+                depthwise_dilations.add((options.DilationHFactor(), options.DilationWFactor()))
             elif name == "RESIZE_BILINEAR" and table is not None:
                 options = schema.ResizeBilinearOptions()
                 options.Init(table.Bytes, table.Pos)
@@ -138,6 +154,10 @@ def graph_summary(model_bytes):
         "operators": dict(sorted(operators.items())),
         "num_subgraphs": model.SubgraphsLength(),
         "conv_2d_dilations": sorted(dilations),
+        "depthwise_conv_2d_dilations": sorted(depthwise_dilations),
         "resize_bilinear": resizes,
         "conv_2d_weight_types": sorted(weight_types),
+        "gpu_delegate_unsupported": {
+            name: count for name, count in sorted(operators.items()) if name not in GPU_DELEGATE_OPERATORS
+        },
     }

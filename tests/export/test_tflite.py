@@ -124,3 +124,29 @@ def test_bad_requests_are_input_errors(tiny_saved_model, tmp_path):
         convert_float32(str(tmp_path), 32)
     with pytest.raises(deeplab_tf.InputError, match="not a loadable .tflite"):
         LiteRTModel(b"not a flatbuffer")
+
+
+def test_mobilenetv2_v3plus_converts_with_dilated_depthwise_ops_and_matches(tmp_path):
+    """MobileNetV2 at OS8 with the v3+ decoder: dilated DEPTHWISE_CONV_2D, no SpaceToBatchND, same output."""
+    from deeplab_tf.export import export_saved_model
+
+    config = deeplab_tf.ModelConfig(variant="v3plus", backbone="mobilenetv2", width_multiplier=0.5,
+                                    output_stride=8, num_classes=4, aspp_filters=16)
+    model = deeplab_tf.build_model(config)
+    model(random_examples(64, 1, seed=4)[0].image[None].astype("float32"), training=True)  # move BN statistics
+    path = str(tmp_path / "saved_model")
+    export_saved_model(deeplab_tf.fold_batch_norms(model), path)
+    model_bytes = convert_float32(path, 65)
+    graph = graph_summary(model_bytes)
+    assert not {"SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"} & set(graph["operators"])
+    assert {(1, 1), (2, 2), (4, 4)} <= set(graph["depthwise_conv_2d_dilations"])
+    assert graph["operators"]["CONCATENATION"] >= 2  # ASPP's and the decoder's
+    # What the GPU delegate's documented set leaves to the CPU: the input's cast, the labels' argmax and
+    # the image-pooling branch's mean and broadcast; nothing of the backbone or the decoder.
+    assert set(graph["gpu_delegate_unsupported"]) <= {"ARG_MAX", "BROADCAST_TO", "CAST", "MEAN"}
+
+    signature, _loaded = load_serving_signature(path)
+    images = random_examples(65, 1, seed=5)[0].image[None]
+    reference = signature(images=tf.constant(images))
+    np.testing.assert_allclose(LiteRTModel(model_bytes)(images)["probabilities"], reference["probabilities"],
+                               atol=1e-4)

@@ -60,3 +60,23 @@ def test_dilated_depthwise_matches_keras_values_and_gradients_without_space_to_b
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-4)
     types = {op.type for op in tf.function(ours).get_concrete_function(images).graph.get_operations()}
     assert "DepthwiseConv2dNative" in types and "SpaceToBatchND" not in types
+
+
+def test_dilated_depthwise_gradient_compiles_with_xla():
+    # The GPU training step is XLA-compiled (--jit_compile); the custom gradient must compile there too.
+    from deeplab_tf.layers import AtrousDepthwiseConv2D
+
+    images = tf.constant(np.random.default_rng(4).normal(size=(1, 9, 9, 4)).astype("float32"))
+    layer = AtrousDepthwiseConv2D(3, dilation_rate=3, padding="same")
+    layer.build(images.shape)
+
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.square(layer(x)))
+        return tape.gradient(loss, [x, layer.kernel])
+
+    plain = gradients(images)
+    compiled = tf.function(gradients, jit_compile=True)(images)
+    for ours, reference in zip(compiled, plain):
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)

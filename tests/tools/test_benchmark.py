@@ -133,3 +133,26 @@ def test_tflite_mode_needs_a_model():
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].endswith("--tflite_model: required with --mode=tflite")
+
+
+def test_tflite_mode_times_several_models_in_turns_with_speedups_and_operators(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    paths = []
+    for name, size, filters in (("wide", 32, 32), ("narrow", 32, 4), ("small", 16, 4)):
+        model = keras.Sequential([keras.Input((size, size, 3), batch_size=1), keras.layers.Conv2D(filters, 3)])
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+        paths.append(str(path))
+    config = BenchmarkConfig(input_size=(32, 32), warmup=1, repeats=3, matmul_size=256, tflite_models=tuple(paths))
+    report = run_benchmark("tflite", config)
+    json.dumps(report)
+    wide, narrow, small = report["models"]
+    assert report["median_s"] == wide["median_s"] and len(wide["times_s"]) == 10
+    # The reference is the first model at the same input size.
+    assert [m["speedup_reference"] for m in (wide, narrow, small)] == [paths[0], paths[0], paths[2]]
+    assert wide["speedup"] == small["speedup"] == 1.0
+    assert narrow["speedup"] == pytest.approx(
+        statistics.median(a / b for a, b in zip(wide["times_s"], narrow["times_s"])))
+    assert wide["operators"] == {"CONV_2D": 1} and wide["gpu_delegate_unsupported"] == {}
