@@ -61,7 +61,8 @@ class AtrousDepthwiseConv2D(keras.layers.DepthwiseConv2D):
     """
 
     def call(self, inputs):
-        if self.data_format != "channels_last" or self.padding not in ("same", "valid"):
+        strided = tuple(self.strides) != (1, 1)  # a stride and a dilation together: Keras' own decomposition
+        if self.data_format != "channels_last" or self.padding not in ("same", "valid") or strided:
             return super().call(inputs)
         outputs = _dilated_depthwise(inputs, self.kernel, self.padding.upper(), list(self.dilation_rate))
         if self.use_bias:
