@@ -78,15 +78,16 @@ def inverted_residual_plan(config):
     running_stride, rate = 2, 1  # after Conv1
     in_channels = stem_filters(config)
     blocks = []
-    for index, (expansion, width, stride) in enumerate(INVERTED_RESIDUALS):
+    for index, (expansion, width, original_stride) in enumerate(INVERTED_RESIDUALS):
         filters = make_divisible(int(width * config.width_multiplier))
-        block_rate = rate
+        stride, block_rate = original_stride, rate
         if stride == 2:
             if running_stride < config.output_stride:
                 running_stride *= 2
             else:
                 stride, rate = 1, rate * 2
-        residual = INVERTED_RESIDUALS[index][2] == 1 and in_channels == filters
+        # The residual follows the original network's shapes, whatever the output stride.
+        residual = original_stride == 1 and in_channels == filters
         blocks.append(InvertedResidual(
             prefix=f"block_{index}_" if index else "expanded_conv_",
             expansion=expansion, filters=filters, stride=stride, rate=block_rate, residual=residual,
