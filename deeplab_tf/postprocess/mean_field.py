@@ -30,6 +30,10 @@ def dense_crf_tf(image, logits, params=CRFParams(), valid_size=None, from_probab
     contribution. The CRF runs on the top-left `valid_size` region only (the rest is
     padding); outside it the result is the softmax of the scores, unchanged.
 
+    A batch runs as one lattice per kernel holding every image (the image index
+    is part of each vertex's key, so images never interact): one set of ops for
+    the whole batch, the same result as image by image.
+
     Args:
         image: uint8 [H, W, 3] or [B, H, W, 3], RGB.
         logits: float [H, W, C] or [B, H, W, C], at the image's size.
@@ -47,54 +51,44 @@ def dense_crf_tf(image, logits, params=CRFParams(), valid_size=None, from_probab
         logits = tf.cast(logits, tf.float32)
     if from_probabilities:
         logits = tf.math.log(tf.maximum(logits, _PROBABILITY_FLOOR))
-    if image.shape.rank == 3:
-        size = tf.shape(image)[:2] if valid_size is None else tf.cast(valid_size, tf.int32)
-        return _dense_crf_padded(image, logits, params, size)
+    single = image.shape.rank == 3
+    if single:
+        image, logits = image[None], logits[None]
+        if valid_size is not None:
+            valid_size = tf.reshape(valid_size, [1, 2])
     if valid_size is None:
-        sizes = tf.tile(tf.shape(image)[None, 1:3], [tf.shape(image)[0], 1])
-    else:
-        sizes = tf.cast(valid_size, tf.int32)
-
-    def one_image(elements):
-        return _dense_crf_padded(elements[0], elements[1], params, elements[2])
-
-    return tf.map_fn(
-        one_image,
-        (image, logits, sizes),
-        fn_output_signature=tf.TensorSpec(logits.shape[1:], tf.float32),
-    )
+        valid_size = tf.tile(tf.shape(image)[None, 1:3], [tf.shape(image)[0], 1])
+    refined = _dense_crf_batch(image, logits, params, tf.cast(valid_size, tf.int32))
+    return refined[0] if single else refined
 
 
-def _dense_crf_padded(image, logits, params, valid_size):
-    """The CRF on image[:h, :w], the softmax elsewhere."""
+def _dense_crf_batch(images, logits, params, valid_sizes):
+    """The CRF on each images[b, :h_b, :w_b], the softmax elsewhere: [B, H, W, C]."""
     tf.debugging.assert_equal(
-        tf.shape(image)[:2], tf.shape(logits)[:2], message="image and logits sizes differ"
+        tf.shape(images)[:3], tf.shape(logits)[:3], message="image and logits sizes differ"
     )
-    height, width = tf.shape(logits)[0], tf.shape(logits)[1]
-    valid_height, valid_width = valid_size[0], valid_size[1]
+    height, width = tf.shape(logits)[1], tf.shape(logits)[2]
+    inside = tf.logical_and(
+        tf.range(height)[None, :, None] < valid_sizes[:, 0, None, None],
+        tf.range(width)[None, None, :] < valid_sizes[:, 1, None, None],
+    )
+    # (image, y, x) of every pixel the CRF runs on, image by image in raster order.
+    pixels = tf.where(inside)
     refined = mean_field_inference(
-        image[:valid_height, :valid_width], logits[:valid_height, :valid_width], params
+        tf.gather_nd(images, pixels), tf.gather_nd(logits, pixels), pixels, params
     )
-
-    def paste_into_softmax():
-        padded = tf.pad(refined, [[0, height - valid_height], [0, width - valid_width], [0, 0]])
-        inside = tf.logical_and(
-            tf.range(height)[:, None] < valid_height, tf.range(width)[None, :] < valid_width
-        )
-        return tf.where(inside[:, :, None], padded, tf.nn.softmax(logits))
-
-    unpadded = tf.logical_and(tf.equal(valid_height, height), tf.equal(valid_width, width))
-    return tf.cond(unpadded, lambda: refined, paste_into_softmax)
+    return tf.tensor_scatter_nd_update(tf.nn.softmax(logits), pixels, refined)
 
 
-def mean_field_inference(image, logits, params):
-    """Mean-field inference on a whole image: uint8 [H, W, 3], float32 [H, W, C] → [H, W, C]."""
-    height, width = tf.shape(logits)[0], tf.shape(logits)[1]
-    num_classes = tf.shape(logits)[2]
-    neg_unary = tf.nn.log_softmax(tf.reshape(logits, [-1, num_classes]))
+def mean_field_inference(colours, logits, pixels, params):
+    """Mean-field inference over pixels: uint8 colours [N, 3], float32 logits [N, C] → [N, C].
+
+    `pixels` int64 [N, 3] holds each pixel's (image, y, x).
+    """
+    neg_unary = tf.nn.log_softmax(logits)
     q = tf.nn.softmax(neg_unary)
     if params.iterations:
-        filter_ = _PairwiseFilter(image, params)
+        filter_ = _PairwiseFilter(colours, pixels, params)
         # Potts: −Σ_j μ(l, l')k(i,j)Q_j(l') = w·(kQ)_i(l) up to a per-pixel constant.
         # A while loop, not an unrolled one: one copy of the body in the graph.
         _, q = tf.while_loop(
@@ -102,23 +96,21 @@ def mean_field_inference(image, logits, params):
             lambda step, q: (step + 1, tf.nn.softmax(tf.add_n([neg_unary, *filter_(q)]))),
             (tf.constant(0), q),
         )
-    return tf.reshape(q, [height, width, num_classes])
+    return q
 
 
 class _PairwiseFilter:
-    """The messages w_k·(k·Q)/(k·1) of the bilateral and Gaussian kernels, built once per image.
+    """The messages w_k·(k·Q)/(k·1) of the bilateral and Gaussian kernels, built once per batch.
 
     Each kernel is a lattice turned into sparse splat, blur and slice matrices; its
     normalisation and weight are folded into the slice matrix.
     """
 
-    def __init__(self, image, params):
-        width = tf.shape(image)[1]
-        pixels = tf.range(tf.size(image) // 3)
+    def __init__(self, colours, pixels, params):
         # Feature order (x, y, r, g, b) as the reference: the lattice is not
         # invariant to permuting features, and the backends should agree.
-        positions = tf.cast(tf.stack([pixels % width, pixels // width], axis=1), tf.float32)
-        colours = tf.cast(tf.reshape(image, [-1, 3]), tf.float32)
+        positions = tf.cast(tf.reverse(pixels[:, 1:], axis=[1]), tf.float32)
+        colours = tf.cast(colours, tf.float32)
         bilateral = tf.concat(
             [
                 positions / np.float32(params.bilateral_xy_std),
@@ -128,11 +120,11 @@ class _PairwiseFilter:
         )
         gaussian = positions / np.float32(params.gaussian_xy_std)
         kernels = ((bilateral, params.bilateral_weight), (gaussian, params.gaussian_weight))
-        self.kernels = [self._kernel(features, w) for features, w in kernels if w != 0]
+        self.kernels = [self._kernel(f, w, pixels[:, 0]) for f, w in kernels if w != 0]
 
     @staticmethod
-    def _kernel(features, weight):
-        lattice = permutohedral.build_lattice(features)
+    def _kernel(features, weight, images):
+        lattice = permutohedral.build_lattice(features, images)
         d = features.shape[-1]
         indices = permutohedral.splat_indices(lattice)
         splat = permutohedral.splat_matrix(lattice, indices, lattice.weights)
