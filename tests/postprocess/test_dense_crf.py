@@ -126,6 +126,23 @@ def test_batched_graph_entry_point_matches_single_images():
         np.testing.assert_allclose(batched[k], single, atol=1e-5)
 
 
+def test_a_batch_refines_as_its_images_one_by_one_with_both_backends():
+    scenes = [make_scene(seed, height=24, width=28, num_shapes=3) for seed in (10, 11, 12)]
+    images = np.stack([scene[0] for scene in scenes])
+    logits = np.stack([scene[2] for scene in scenes])
+    valid_sizes = [(24, 28), (20, 28), (24, 19)]
+    for backend in ("tf", "pydensecrf"):
+        batched = dense_crf(images, logits, backend=backend, valid_size=valid_sizes)
+        assert batched.shape == logits.shape
+        for k in range(3):
+            single = dense_crf(images[k], logits[k], backend=backend, valid_size=valid_sizes[k])
+            np.testing.assert_allclose(batched[k], single, atol=1e-5)
+    with pytest.raises(InputError, match="3 images but 2 logits"):
+        dense_crf(images, logits[:2])
+    with pytest.raises(InputError, match=r"valid_size .*\[3, 2\]"):
+        dense_crf(images, logits, valid_size=(24, 28))
+
+
 def test_runs_inside_a_saved_model_for_any_size(tmp_path):
     class Refiner(tf.Module):
         @tf.function(
