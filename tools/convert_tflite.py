@@ -96,6 +96,10 @@ def main(argv):
     tf.get_logger().setLevel("WARNING")  # the converter's temporary-SavedModel INFO lines
 
     info = export.read_export_info(FLAGS.saved_model_dir)
+    if info.get("crf"):
+        raise cli.UsageError(f"--saved_model_dir: {FLAGS.saved_model_dir} runs the dense CRF in its graph, which "
+                             "TFLite has no kernels for (sparse matmuls on a lattice built per image); export "
+                             "without --crf to convert")
     size = _input_size(info)
     name, directory = _dataset(info)
     signature, _loaded = export.load_serving_signature(FLAGS.saved_model_dir)

@@ -6,13 +6,15 @@
 
 Signature `serving_default`: "images" uint8 [B, H, W, 3] (any batch, any size)
 → "labels" int32 [B, H, W] and "probabilities" float32 [B, H, W, C], at the
-input size. A v2 model exports without the dense CRF (`tools.predict --crf`
-applies it to the probabilities).
+input size. With --crf (and --crf_* for its parameters) the dense CRF runs in the
+graph before "labels", and signature `crf` returns "raw_labels" and "labels":
+
+    python -m tools.export --model_dir=runs/demo/v2 --export_dir=runs/demo/v2/export_crf --crf
 """
 
 import os
 
-from absl import flags, logging
+from absl import flags
 
 # tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
 from tools import cli, export_flags, inference_flags, model_flags, output_flags  # noqa: F401
@@ -58,8 +60,9 @@ def main(argv):
     if FLAGS.inference_precision != "float32":
         raise cli.UsageError("--inference_precision: exports are float32 (TFLite converts from them; "
                              "see tools.convert_tflite for float16 and int8)")
-    if FLAGS.crf:
-        logging.info("--crf: the dense CRF is not part of the graph; tools.predict --crf applies it afterwards")
+    crf_params = inference_flags.crf_params_from_flags()
+    if crf_params is not None and FLAGS.crf_backend != "tf":
+        raise cli.UsageError("--crf_backend: an export runs the dense CRF in TF ops; only 'tf' can be exported")
 
     tf.get_logger().setLevel("WARNING")  # the SavedModel writer's INFO lines
     model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=model_flags.output_stride_at_test_time(),
@@ -69,11 +72,13 @@ def main(argv):
 
     # Written beside the target and moved into place, so a failed export leaves no half SavedModel.
     with atomic_directory(export_dir, prefix=".export-") as staging:
-        written = export_saved_model(model, staging, input_size=fixed_size, settings=settings, info=facts)
+        written = export_saved_model(model, staging, input_size=fixed_size, settings=settings, info=facts,
+                                     crf_params=crf_params)
     size = "any size" if fixed_size is None else "{}x{}".format(*fixed_size)
+    crf = "" if crf_params is None else f", dense CRF ({crf_params.iterations} iterations)"
     print(
         f"exported {model.name} (output stride {facts['output_stride']}, {written['num_classes']} classes, "
-        f"scales {list(settings.scales)}, flip {settings.flip}, {size}) to {export_dir}"
+        f"scales {list(settings.scales)}, flip {settings.flip}, {size}{crf}) to {export_dir}"
     )
 
 

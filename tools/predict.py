@@ -48,7 +48,10 @@ def _load_model(path):
             raise cli.UsageError("--output_stride: a SavedModel's output stride is fixed at export")
         if FLAGS.inference_precision != "float32":
             raise cli.UsageError("--inference_precision: a SavedModel's precision is fixed at export")
-        return SavedModelLogits(path), read_export_info(path).get("dataset") or {}
+        info = read_export_info(path)
+        if info.get("crf") and FLAGS.crf:
+            raise cli.UsageError(f"--crf: {path} already runs the dense CRF in its graph (tools.export --crf)")
+        return SavedModelLogits(path), info.get("dataset") or {}
     is_model_dir = os.path.isfile(os.path.join(path, model_dir_lib.CONFIG_FILE))
     if not (is_model_dir or path.endswith(".keras")):
         raise cli.UsageError(f"--model: {path} is not a model directory (model_config.json), "
