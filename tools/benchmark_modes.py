@@ -301,27 +301,35 @@ def crf(config):
     """Dense CRF time per image for both backends, in turns (10 iterations, the model's number of classes).
 
     The two backends run one after the other in every turn, so a busy machine slows
-    both alike; `tf_over_pydensecrf` is the median over turns of their ratio.
+    both alike; `tf_over_pydensecrf` is the median over turns of their ratio. With
+    `batch_size` B > 1 the TF backend also refines B images in one call in the same
+    turns (`tf_batch`, times per image, and `batch_over_single`).
     """
     rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (*config.input_size, 3), dtype=np.uint8)
+    batch = config.batch_size
+    images = rng.integers(0, 256, (batch, *config.input_size, 3), dtype=np.uint8)
     num_classes = config.model_config.num_classes
-    logits = rng.normal(size=(*config.input_size, num_classes)).astype(np.float32)
-    runs = {backend: (lambda backend=backend: dense_crf(image, logits, backend=backend))
+    logits = rng.normal(size=(batch, *config.input_size, num_classes)).astype(np.float32)
+    runs = {backend: (lambda backend=backend: dense_crf(images[0], logits[0], backend=backend))
             for backend in ("tf", "pydensecrf")}
+    if batch > 1:
+        runs["tf_batch"] = lambda: dense_crf(images, logits)
     for _ in range(config.warmup):
         for run in runs.values():
             run()
-    times = {backend: [] for backend in runs}
+    times = {name: [] for name in runs}
     for _ in range(config.repeats):
-        for backend, run in runs.items():
-            times[backend].append(benchmarking.time_runs(run, warmup=0, repeats=1)["median_s"])
-    result = {"num_classes": num_classes}
-    for backend, values in times.items():
-        result[backend] = {"median_s": float(np.median(values)), "min_s": min(values),
-                           "max_s": max(values), "times_s": values}
+        for name, run in runs.items():
+            seconds = benchmarking.time_runs(run, warmup=0, repeats=1)["median_s"]
+            times[name].append(seconds / batch if name == "tf_batch" else seconds)
+    result = {"num_classes": num_classes, "batch_size": batch}
+    for name, values in times.items():
+        result[name] = {"median_s": float(np.median(values)), "min_s": min(values),
+                        "max_s": max(values), "times_s": values}
     result.update(result["tf"])
     result["tf_over_pydensecrf"] = benchmarking.paired_ratio(times["tf"], times["pydensecrf"])
+    if batch > 1:
+        result["batch_over_single"] = benchmarking.paired_ratio(times["tf_batch"], times["tf"])
     return result
 
 

@@ -156,3 +156,14 @@ def test_tflite_mode_times_several_models_in_turns_with_speedups_and_operators(t
     assert narrow["speedup"] == pytest.approx(
         statistics.median(a / b for a, b in zip(wide["times_s"], narrow["times_s"])))
     assert wide["operators"] == {"CONV_2D": 1} and wide["gpu_delegate_unsupported"] == {}
+
+
+def test_crf_mode_times_both_backends_in_turns_and_a_batch_per_image():
+    config = BenchmarkConfig(input_size=(24, 32), batch_size=2, warmup=0, repeats=3, matmul_size=64,
+                             model_config=ModelConfig(backbone="resnet18", num_classes=3))
+    report = run_benchmark("crf", config)
+    for name in ("tf", "pydensecrf", "tf_batch"):
+        assert len(report[name]["times_s"]) == 3 and report[name]["median_s"] > 0, name
+    assert report["tf_over_pydensecrf"] == pytest.approx(statistics.median(
+        a / b for a, b in zip(report["tf"]["times_s"], report["pydensecrf"]["times_s"])))
+    assert report["batch_over_single"] > 0 and report["batch_size"] == 2 and report["num_classes"] == 3
