@@ -9,8 +9,8 @@ import dataclasses
 
 import keras
 
+from deeplab_tf.backbones.base import AtrousBackbone
 from deeplab_tf.backbones.batch_norm import BatchNormAfterConv
-from deeplab_tf.config import ModelConfig
 from deeplab_tf.layers import MobileNetNormalization, depthwise_conv2d
 
 # keras.applications.MobileNetV2's BatchNormalization epsilon, kept so its weights reproduce.
@@ -102,7 +102,7 @@ def depthwise_rates(config):
 
 
 @keras.saving.register_keras_serializable(package="deeplab_tf")
-class AtrousMobileNetV2(keras.Model):
+class AtrousMobileNetV2(AtrousBackbone):
     """An atrous MobileNetV2: RGB in [0, 255] → block_16's 320-channel projection at `output_stride`.
 
     Layer for layer `keras.applications.MobileNetV2(include_top=False, alpha=...)`
@@ -135,8 +135,7 @@ class AtrousMobileNetV2(keras.Model):
     """
 
     def __init__(self, config, fold_batch_norm=False, low_level_output=False, **kwargs):
-        if isinstance(config, dict):
-            config = ModelConfig.from_dict(config)
+        config = self._model_config(config)
         width = int(round(100 * config.width_multiplier))
         kwargs.setdefault("name", f"{config.backbone}_{width:03d}_os{config.output_stride}")
         norm = BatchNormAfterConv(config, fold_batch_norm, MOBILENET_BN_EPSILON)
@@ -153,26 +152,7 @@ class AtrousMobileNetV2(keras.Model):
             x, depthwise = _inverted_residual(x, block, norm)
             if f"{block.prefix}depthwise_relu" == LOW_LEVEL_LAYER:
                 low_level = depthwise
-        super().__init__(inputs=images, outputs=[low_level, x] if low_level_output else x, **kwargs)
-
-        # === Config ===
-        self.model_config = config
-        self.fold_batch_norm = fold_batch_norm
-        self.low_level_output = low_level_output
-        self.output_stride = config.output_stride
-
-    def get_config(self):
-        return {
-            "config": self.model_config.to_dict(),
-            "fold_batch_norm": self.fold_batch_norm,
-            "low_level_output": self.low_level_output,
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        self._finish(images, low_level, x, config, fold_batch_norm, low_level_output, **kwargs)
 
 
 def _inverted_residual(inputs, block, norm):

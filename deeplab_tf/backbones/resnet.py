@@ -7,9 +7,9 @@ Segmentation", https://arxiv.org/abs/1706.05587, §3.2.
 
 import keras
 
+from deeplab_tf.backbones.base import AtrousBackbone
 from deeplab_tf.backbones.batch_norm import BatchNormAfterConv
 from deeplab_tf.backbones.block_plan import block_plan
-from deeplab_tf.config import ModelConfig
 from deeplab_tf.layers import ImageNetNormalization, conv2d
 
 # keras.applications' BatchNormalization epsilon, kept so its weights reproduce.
@@ -17,7 +17,7 @@ BACKBONE_BN_EPSILON = 1.001e-5
 
 
 @keras.saving.register_keras_serializable(package="deeplab_tf")
-class AtrousResNet(keras.Model):
+class AtrousResNet(AtrousBackbone):
     """An atrous ResNet: RGB in [0, 255] → the last feature map at `output_stride`.
 
     Bottleneck ResNet-50/101 follow `keras.applications` layer for layer (stride
@@ -57,8 +57,7 @@ class AtrousResNet(keras.Model):
     """
 
     def __init__(self, config, fold_batch_norm=False, low_level_output=False, **kwargs):
-        if isinstance(config, dict):
-            config = ModelConfig.from_dict(config)
+        config = self._model_config(config)
         kwargs.setdefault("name", f"{config.backbone}_os{config.output_stride}")
         norm = BatchNormAfterConv(config, fold_batch_norm, BACKBONE_BN_EPSILON)
 
@@ -81,27 +80,7 @@ class AtrousResNet(keras.Model):
                 )
             if low_level is None:
                 low_level = x  # block1's output, at the stem's stride 4
-        outputs = [low_level, x] if low_level_output else x
-        super().__init__(inputs=images, outputs=outputs, **kwargs)
-
-        # === Config ===
-        self.model_config = config
-        self.fold_batch_norm = fold_batch_norm
-        self.low_level_output = low_level_output
-        self.output_stride = config.output_stride
-
-    def get_config(self):
-        return {
-            "config": self.model_config.to_dict(),
-            "fold_batch_norm": self.fold_batch_norm,
-            "low_level_output": self.low_level_output,
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        self._finish(images, low_level, x, config, fold_batch_norm, low_level_output, **kwargs)
 
 
 def _stem(x, config, norm):
