@@ -11,6 +11,13 @@ from deeplab_tf.layers import conv2d
 HEAD_BN_EPSILON = 1e-5
 
 
+def head_batch_norm(name, decay, folded, dtype):
+    """A head's BN after a convolution, or an Identity where BNs are folded into it."""
+    if folded:
+        return keras.layers.Identity(name=name, dtype=dtype)
+    return keras.layers.BatchNormalization(momentum=decay, epsilon=HEAD_BN_EPSILON, name=name, dtype=dtype)
+
+
 @keras.saving.register_keras_serializable(package="deeplab_tf")
 class ASPP(keras.layers.Layer):
     """ASPP: parallel atrous branches + image pooling, concatenated and projected.
@@ -60,11 +67,7 @@ class ASPP(keras.layers.Layer):
 
         # === Layers ===
         def batch_norm(name):
-            if fold_batch_norm:
-                return keras.layers.Identity(name=name, dtype=self.dtype_policy)
-            return keras.layers.BatchNormalization(
-                momentum=batch_norm_decay, epsilon=HEAD_BN_EPSILON, name=name, dtype=self.dtype_policy
-            )
+            return head_batch_norm(name, batch_norm_decay, fold_batch_norm, self.dtype_policy)
 
         def conv(kernel_size, rate, name):
             return conv2d(

@@ -7,7 +7,7 @@ Segmentation", https://arxiv.org/abs/1802.02611, §3.1 and Fig. 2.
 import keras
 import tensorflow as tf
 
-from deeplab_tf.heads.aspp import HEAD_BN_EPSILON
+from deeplab_tf.heads.aspp import head_batch_norm
 from deeplab_tf.layers import conv2d, depthwise_conv2d
 
 LOW_LEVEL_FILTERS = 48  # the paper's Table 1: 48 channels for the 1×1 projection
@@ -46,11 +46,7 @@ class Decoder(keras.layers.Layer):
 
         # === Layers ===
         def batch_norm(name):
-            if fold_batch_norm:
-                return keras.layers.Identity(name=name, dtype=self.dtype_policy)
-            return keras.layers.BatchNormalization(
-                momentum=batch_norm_decay, epsilon=HEAD_BN_EPSILON, name=name, dtype=self.dtype_policy
-            )
+            return head_batch_norm(name, batch_norm_decay, fold_batch_norm, self.dtype_policy)
 
         options = dict(use_bias=fold_batch_norm, dtype=self.dtype_policy)
         # Each convolution is followed by the BN named after it with "_bn" (see fold_batch_norms).
