@@ -271,16 +271,23 @@ def _read_bytes(path):
         return f.read()
 
 
+def _check_listing(report, examples, source, empty_fault):
+    """Counts a split's examples and notes names listed twice; False if it lists none."""
+    report.num_examples = len(examples)
+    if not examples:
+        report.problems.append(Problem(source, empty_fault))
+        return False
+    for name, count in collections.Counter(n for n, _, _ in examples).items():
+        if count > 1:
+            report.notes.append(Problem(source, f"{name} listed {count} times"))
+    return True
+
+
 def _validate_voc(report, dataset_dir, split):
     examples = voc.list_examples(dataset_dir, split)
     split_path = voc.split_file(voc.find_root(dataset_dir), split)
-    report.num_examples = len(examples)
-    if not examples:
-        report.problems.append(Problem(split_path, "split lists no examples"))
+    if not _check_listing(report, examples, split_path, "split lists no examples"):
         return
-    for name, count in collections.Counter(n for n, _, _ in examples).items():
-        if count > 1:
-            report.notes.append(Problem(split_path, f"{name} listed {count} times"))
 
     def check(example):
         name, image_path, label_path = example
@@ -373,15 +380,10 @@ def _validate_folder(report, dataset_dir, split, val_fraction):
     examples, layout_problems = folder.list_examples(dataset_dir, split, val_fraction)
     classes = classes_file.read_classes(dataset_dir)
     lookup = folder.value_lookup(classes)
-    report.num_examples = len(examples)
     report.notes.extend(Problem(path, fault) for path, fault in layout_problems)
     source = folder.split_source(dataset_dir, split)
-    if not examples:
-        report.problems.append(Problem(source, f"split {split!r} has no examples"))
+    if not _check_listing(report, examples, source, f"split {split!r} has no examples"):
         return
-    for name, count in collections.Counter(n for n, _, _ in examples).items():
-        if count > 1:
-            report.notes.append(Problem(source, f"{name} listed {count} times"))
 
     def check(example):
         name, image_path, mask_path = example
