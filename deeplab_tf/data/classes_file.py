@@ -24,7 +24,7 @@ class FolderClasses:
             predicts names[1:].
         colors: (r, g, b) per name, or () when masks hold class ids only.
         ignore_label: the mask value left out of the loss: 0, or any value
-            from len(names) to 255.
+            in len(names)..255.
         ignore_color: the (r, g, b) of ignored pixels in colour masks (with
             `ignore_label` 0 it is colors[0]), or None.
     """
