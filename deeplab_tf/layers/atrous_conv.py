@@ -95,30 +95,18 @@ def _has_gpu():
     return bool(tf.config.list_logical_devices("GPU"))
 
 
+def _same_padded(plain, atrous, rate, *args, **kwargs):
+    """A 'same'-padded `plain` layer, or its `atrous` form when dilated."""
+    return (atrous if rate > 1 else plain)(*args, dilation_rate=rate, padding="same", **kwargs)
+
+
 def depthwise_conv2d(kernel_size, *, strides=1, rate=1, use_bias=True, name=None, **kwargs):
     """A 'same'-padded depthwise convolution; dilated ones become `AtrousDepthwiseConv2D`."""
-    layer_class = AtrousDepthwiseConv2D if rate > 1 else keras.layers.DepthwiseConv2D
-    return layer_class(
-        kernel_size,
-        strides=strides,
-        dilation_rate=rate,
-        padding="same",
-        use_bias=use_bias,
-        name=name,
-        **kwargs,
-    )
+    return _same_padded(keras.layers.DepthwiseConv2D, AtrousDepthwiseConv2D, rate, kernel_size,
+                        strides=strides, use_bias=use_bias, name=name, **kwargs)
 
 
 def conv2d(filters, kernel_size, *, strides=1, rate=1, use_bias=True, name=None, **kwargs):
     """A 'same'-padded convolution; dilated ones become `AtrousConv2D`."""
-    layer_class = AtrousConv2D if rate > 1 else keras.layers.Conv2D
-    return layer_class(
-        filters,
-        kernel_size,
-        strides=strides,
-        dilation_rate=rate,
-        padding="same",
-        use_bias=use_bias,
-        name=name,
-        **kwargs,
-    )
+    return _same_padded(keras.layers.Conv2D, AtrousConv2D, rate, filters, kernel_size,
+                        strides=strides, use_bias=use_bias, name=name, **kwargs)
