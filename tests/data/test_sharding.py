@@ -25,9 +25,11 @@ def filenames(dataset):
     return [e["filename"].decode() for e in dataset.as_numpy_iterator()]
 
 
-def shares(name, root, split, **kwargs):
-    """The example ids each of the two pipelines reads."""
-    return [filenames(read_split(name, root, split, input_context=context(i), **kwargs)) for i in range(PIPELINES)]
+def shares(name, root, split, seed=None, **kwargs):
+    """The example ids each of the two pipelines reads; with `seed`, each shuffles with seed + index (as the trainer)."""
+    return [filenames(read_split(name, root, split, input_context=context(i), **kwargs,
+                                 **({} if seed is None else {"shuffle_files": True, "seed": seed + i})))
+            for i in range(PIPELINES)]
 
 
 def assert_shared(shares_, split_names):
@@ -61,7 +63,7 @@ def test_voc_layout_is_shared_by_example_and_decodes_only_its_share(tmp_path, da
     with open(os.path.join(root, "ImageSets", "Segmentation", "good.txt"), "w") as f:
         f.write("".join(n + "\n" for n in good))
     assert_shared(shares("voc2012", root, "good"), good)
-    assert_shared(shares("voc2012", root, "good", shuffle_files=True, seed=3), good)
+    assert_shared(shares("voc2012", root, "good", seed=3), good)
     assert_only_own_share_decoded("voc2012", root, "train", bad)
 
 
@@ -72,7 +74,7 @@ def test_skip_bad_examples_leaves_them_out_before_sharing(tmp_path, data_helpers
 
 def test_the_generated_set_is_shared_by_example(tmp_path):
     synthetic.generate_dataset(str(tmp_path), num_train=5, num_val=1, image_size=32, log_every=0)
-    assert_shared(shares("synthetic", str(tmp_path), "train", shuffle_files=True, seed=0),
+    assert_shared(shares("synthetic", str(tmp_path), "train", seed=0),
                   [f"train_{i:05d}" for i in range(5)])
 
 
@@ -80,7 +82,7 @@ def test_a_folder_dataset_is_shared_by_example_and_decodes_only_its_share(tmp_pa
     names = [f"img_{i}" for i in range(6)]
     masks = {name: png(blocks(8, 8, 2, i), "L") for i, name in enumerate(names)}
     root = write_folder(tmp_path, masks, {"names": ["bg", "fg"]}, splits={"train": names, "val": names[:1]})
-    assert_shared(shares("folder", root, "train", shuffle_files=True, seed=1), names)
+    assert_shared(shares("folder", root, "train", seed=1), names)
     with open(os.path.join(root, "masks", "img_3.png"), "wb") as f:
         f.write(masks["img_3"][:40])  # truncated: pipeline 1's share
     assert_only_own_share_decoded("folder", root, "train", "img_3")
@@ -103,7 +105,7 @@ def test_tfrecords_are_shared_by_file_or_by_record_and_decode_only_their_share(t
                                                                                num_shards):
     names = write_records(data_helpers, tmp_path, "train", 7, num_shards, bad=3)
     names = write_records(data_helpers, tmp_path, "good", 7, num_shards)
-    got = shares("tfrecord", str(tmp_path), "good", num_classes=21, shuffle_files=True, seed=0)
+    got = shares("tfrecord", str(tmp_path), "good", num_classes=21, seed=0)
     first, second = (set(s) for s in got)
     assert not first & second and first | second == set(names)
     if num_shards == 3:  # shards of 3, 3 and 1 examples: files 0 and 2 to pipeline 0, file 1 to pipeline 1
@@ -152,7 +154,7 @@ def test_tfds_sets_are_shared_by_file_or_by_even_split(tmp_path, data_helpers, n
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=str(tmp_path / "downloads" / "manual"), num_shards=num_shards))
     assert builder.info.splits["validation"].num_shards == (num_shards or 1)
-    got = shares("ade20k", str(tmp_path), "val", shuffle_files=True, seed=0)
+    got = shares("ade20k", str(tmp_path), "val", seed=0)
     assert_shared(got, names)
     with pytest.raises(DataError, match=r"split 'train' has 2 example\(s\), fewer than the 3 input pipelines"):
         read_split("ade20k", str(tmp_path), "train", input_context=context(0, 3))
