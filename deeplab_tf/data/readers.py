@@ -28,12 +28,12 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
     the example id (a scalar string). Decoding runs in parallel; the order is
     the split's own (deterministic) unless `shuffle_files`.
 
-    With `input_context`, the split is this input pipeline's share only: the
-    list of examples (VOC layout, folder), of shard files (TFRecord, TFDS; of
-    records within each file when there are fewer files than pipelines) or of
-    TFDS examples is split across the pipelines before anything is decoded, so
-    n workers together decode the split once. `shuffle_files` then shuffles the
-    pipeline's own share.
+    With `input_context`, the dataset is this input pipeline's share only,
+    taken before anything is decoded: every n-th example of the split's list
+    (VOC layout, synthetic, folder) or every n-th shard file (TFRecord, TFDS);
+    with fewer files than pipelines, every n-th record of each file (TFRecord)
+    or an even part of the examples (TFDS). So n workers together decode the
+    split once, and `shuffle_files` shuffles each pipeline's own share.
 
     Without `skip_bad_examples`, listed files that are missing raise here and
     an undecodable or inconsistent example raises when it is read; with it, the
