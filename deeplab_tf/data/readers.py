@@ -2,7 +2,7 @@
 
 from absl import logging
 
-from deeplab_tf.data import classes_file, folder, info as info_lib, tfds_sets, tfrecord, validate, voc
+from deeplab_tf.data import classes_file, folder, info as info_lib, sharding, tfds_sets, tfrecord, validate, voc
 from deeplab_tf.errors import DataError
 
 _VOC_LAYOUT = ("voc2012", "synthetic")
@@ -20,13 +20,20 @@ def _log_skipped(name, split, report):
 
 
 def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=False,
-               shuffle_files=False, seed=None, val_fraction=None):
+               shuffle_files=False, seed=None, val_fraction=None, input_context=None):
     """One split as a `tf.data.Dataset` of {"image", "label", "filename"}.
 
     Elements: "image" uint8 [H, W, 3] RGB (grayscale and RGBA converted),
     "label" uint8 [H, W] class indices with the ignore label kept, "filename"
     the example id (a scalar string). Decoding runs in parallel; the order is
     the split's own (deterministic) unless `shuffle_files`.
+
+    With `input_context`, the dataset is this input pipeline's share only,
+    taken before anything is decoded: every n-th example of the split's list
+    (VOC layout, synthetic, folder) or every n-th shard file (TFRecord, TFDS);
+    with fewer files than pipelines, every n-th record of each file (TFRecord)
+    or an even part of the examples (TFDS). So n workers together decode the
+    split once, and `shuffle_files` shuffles each pipeline's own share.
 
     Without `skip_bad_examples`, listed files that are missing raise here and
     an undecodable or inconsistent example raises when it is read; with it, the
@@ -43,10 +50,15 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
         seed: the shuffle seed.
         val_fraction: a folder dataset without split files: the share of
             names in `val` (default `folder.DEFAULT_VAL_FRACTION`).
+        input_context: a `tf.distribute.InputContext` (as
+            `distribute_datasets_from_function` gives it): read only this
+            pipeline's share. Bad examples are left out before the split is
+            shared (VOC layout, folder) or from each share (TFRecord, TFDS).
 
     Raises:
         ConfigError: unknown dataset name or wrong num_classes.
-        DataError: missing directory, split file, listed files, or an empty split.
+        DataError: missing directory, split file, listed files, an empty split,
+            or fewer examples than input pipelines.
     """
     info = info_lib.dataset_info(name, dataset_dir, num_classes)
     exclude = ()
@@ -66,19 +78,19 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
             raise DataError(f"{split_path}: split lists no examples")
         examples = [e for e in examples if e[0] not in exclude]
         voc.check_files_exist(examples, split_path)
-        return voc.read_examples(examples, info, shuffle_files=shuffle_files, seed=seed)
+        sharding.check_enough(len(examples), input_context, split_path, split)
+        return voc.read_examples(sharding.share(examples, input_context), info,
+                                 shuffle_files=shuffle_files, seed=seed)
     if name == "folder":
-        return _read_folder(dataset_dir, split, info, exclude, val_fraction, shuffle_files, seed)
+        return _read_folder(dataset_dir, split, info, exclude, val_fraction, shuffle_files, seed, input_context)
     if name == "tfrecord":
-        return tfrecord.read_split(
-            dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files, seed=seed
-        )
-    return tfds_sets.read_split(
-        name, dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files, seed=seed
-    )
+        return tfrecord.read_split(dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files,
+                                   seed=seed, input_context=input_context)
+    return tfds_sets.read_split(name, dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files,
+                                seed=seed, input_context=input_context)
 
 
-def _read_folder(dataset_dir, split, info, exclude, val_fraction, shuffle_files, seed):
+def _read_folder(dataset_dir, split, info, exclude, val_fraction, shuffle_files, seed, input_context):
     examples, _ = folder.list_examples(dataset_dir, split, val_fraction)
     source = folder.split_source(dataset_dir, split)
     if not examples:
@@ -89,5 +101,7 @@ def _read_folder(dataset_dir, split, info, exclude, val_fraction, shuffle_files,
         shown = "; ".join(missing[:10])
         more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
         raise DataError(f"split {split!r} of {dataset_dir}: {shown}{more}; fix them or pass --skip_bad_examples")
+    sharding.check_enough(len(examples), input_context, source, split)
     classes = classes_file.read_classes(dataset_dir)
-    return folder.read_examples(examples, info, classes, shuffle_files=shuffle_files, seed=seed)
+    return folder.read_examples(sharding.share(examples, input_context), info, classes,
+                                shuffle_files=shuffle_files, seed=seed)

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from deeplab_tf.data import sharding
 from deeplab_tf.errors import DataError
 
 IGNORE = 255
@@ -185,14 +186,33 @@ def tfds_split(name, split):
     return aliases[split]
 
 
-def read_split(name, dataset_dir, split, info, *, exclude=(), shuffle_files=False, seed=None):
-    """A `tf.data.Dataset` of {"image", "label" (train ids), "filename"} from TFDS."""
+def read_split(name, dataset_dir, split, info, *, exclude=(), shuffle_files=False, seed=None,
+               input_context=None):
+    """A `tf.data.Dataset` of {"image", "label" (train ids), "filename"} from TFDS.
+
+    With `input_context`, this input pipeline's share only, before TFDS decodes:
+    its shard files (TFDS's own `ReadConfig(input_context=...)`) when the split
+    has at least as many files as pipelines, else its part of
+    `tfds.even_splits` (a range of examples). `exclude` applies to each share.
+
+    Raises:
+        DataError: the split has fewer examples than input pipelines.
+    """
     import tensorflow_datasets as tfds
 
     prepared = builder(name, dataset_dir)
-    read_config = tfds.ReadConfig(shuffle_seed=seed) if shuffle_files else None
-    kwargs = {"read_config": read_config} if read_config else {}
-    raw = prepared.as_dataset(split=tfds_split(name, split), shuffle_files=shuffle_files, **kwargs)
+    split_name = tfds_split(name, split)
+    count, index = sharding.pipelines(input_context)
+    by_file = False
+    if count > 1:
+        split_info = prepared.info.splits[split_name]
+        sharding.check_enough(split_info.num_examples, input_context, os.fspath(prepared.data_dir), split)
+        by_file = split_info.num_shards >= count
+        if not by_file:
+            split_name = tfds.even_splits(split_name, n=count)[index]
+    read_config = tfds.ReadConfig(shuffle_seed=seed if shuffle_files else None,
+                                  input_context=input_context if by_file else None)
+    raw = prepared.as_dataset(split=split_name, shuffle_files=shuffle_files, read_config=read_config)
     if name == "cityscapes":
         image_key, label_key = "image_left", "segmentation_label"
         to_train_ids = cityscapes_to_train_ids

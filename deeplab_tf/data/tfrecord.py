@@ -7,7 +7,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from deeplab_tf.data import image_io
+from deeplab_tf.data import image_io, sharding
 from deeplab_tf.errors import DataError
 
 # The keys of `research/deeplab/datasets/build_data.py`.
@@ -155,23 +155,66 @@ def parse_example_numpy(serialized):
     }
 
 
-def read_split(dataset_dir, split, info, *, exclude=(), shuffle_files=False, seed=None):
+def _records_of_share(shards, split, dataset_dir, input_context, shuffle_files, seed):
+    """This input pipeline's serialized records: its shard files, or every n-th record of each file.
+
+    With at least as many shard files as pipelines the files are shared out;
+    with fewer, each pipeline reads every file but keeps only records
+    i, i + n, ... of each (before parsing, so it decodes only its own).
+    """
+    count, index = sharding.pipelines(input_context)
+    by_file = len(shards) >= count
+    files = sharding.share(shards, input_context) if by_file else shards
+    if count > 1:
+        _check_share(files, by_file, f"{os.path.join(dataset_dir, split)}-*-of-*", split, input_context)
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle_files:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+
+    def read(path):
+        records = tf.data.TFRecordDataset(path)
+        return records if by_file else records.shard(count, index)
+
+    return dataset.interleave(read, cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE,
+                              deterministic=True)
+
+
+def _check_share(files, by_file, where, split, input_context):
+    """Raises `DataError` when this pipeline's share of the records would be empty.
+
+    By file, it reads at most one record. By record, pipeline n - 1 gets one
+    only from a file of n records or more, so it reads at most n of each file.
+    """
+    count, index = sharding.pipelines(input_context)
+    if by_file:
+        if not any(True for _ in tf.data.TFRecordDataset(files).take(1)):
+            raise DataError(f"{where}: the {len(files)} shard file(s) of input pipeline {index} (of {count}) "
+                            f"of split {split!r} hold no examples; write the split in fewer shards")
+        return
+    counts = [sum(1 for _ in tf.data.TFRecordDataset(path).take(count)) for path in files]
+    if max(counts) < count:
+        sharding.check_enough(sum(counts), input_context, where, split)
+        raise DataError(f"{where}: split {split!r} has {sum(counts)} examples in {len(files)} shard file(s), "
+                        f"none with {count} or more, so one of the {count} input pipelines would read "
+                        f"nothing; write the split in at least {count} shards")
+
+
+def read_split(dataset_dir, split, info, *, exclude=(), shuffle_files=False, seed=None, input_context=None):
     """A `tf.data.Dataset` of decoded {"image", "label", "filename"} from the shards of `split`.
 
     Args:
         exclude: image/filename values to leave out (the bad examples found by
-            validation).
+            validation); they are left out of each pipeline's share.
+        shuffle_files: shuffle the order of the (pipeline's) shard files on
+            every pass.
+        input_context: a `tf.distribute.InputContext`: read this pipeline's
+            share only (`_records_of_share`).
+
+    Raises:
+        DataError: no shards, or a pipeline's share would be empty.
     """
     shards = find_shards(dataset_dir, split)
-    files = tf.data.Dataset.from_tensor_slices(shards)
-    if shuffle_files:
-        files = files.shuffle(len(shards), seed=seed, reshuffle_each_iteration=True)
-    records = files.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=min(len(shards), 4),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+    records = _records_of_share(shards, split, dataset_dir, input_context, shuffle_files, seed)
     parsed = records.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if exclude:
         excluded = tf.constant(sorted(exclude), tf.string)

@@ -268,14 +268,12 @@ class Trainer:
         num_classes = self.model_config.num_classes
 
         def dataset_fn(context):
-            pipelines, index = context.num_input_pipelines, context.input_pipeline_id
-            examples = data_lib.read_split(
+            index = context.input_pipeline_id
+            examples = data_lib.read_split(  # this pipeline's share, taken before decoding
                 config.dataset, config.dataset_dir, config.train_split, num_classes=num_classes,
                 skip_bad_examples=config.skip_bad_examples, shuffle_files=True, seed=seed + index,
-                val_fraction=config.val_fraction,
+                val_fraction=config.val_fraction, input_context=context,
             )
-            if pipelines > 1:
-                examples = examples.shard(pipelines, index)
             return data_lib.train_pipeline(
                 examples,
                 crop_size=config.crop_size,
