@@ -119,6 +119,7 @@ def _job_from_flags():
     config = ModelConfig.from_dict(record["model"])
     output_stride = model_flags.output_stride_at_test_time()
     name, directory = _dataset_from_flags(record)
+    output_name, crf_output_name = _output_names()
     job = _Job(
         config=config,
         test_config=config.with_output_stride(output_stride) if output_stride else config,
@@ -129,8 +130,8 @@ def _job_from_flags():
         settings=inference_flags.inference_settings_from_flags(),
         crf_params=inference_flags.crf_params_from_flags(),
         pad_to=cli.parse_size("eval_pad_size", FLAGS.eval_pad_size),
-        output_name=_output_names()[0],
-        crf_output_name=_output_names()[1],
+        output_name=output_name,
+        crf_output_name=crf_output_name,
     )
     if FLAGS.max_images < 0:
         raise cli.UsageError(f"--max_images: must be >= 0, got {FLAGS.max_images}")
@@ -143,9 +144,9 @@ def _job_from_flags():
 
 def _evaluate_checkpoint(job, checkpoint, num_samples=0):
     """(result, metrics document, CRF document or None, settings) of `checkpoint` (None: the newest)."""
+    checkpoint = checkpoint or model_dir_lib.latest_checkpoint(FLAGS.model_dir)  # once: training may add one
     model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=job.output_stride, fold_batch_norm=True,
                                      dtype_policy=FLAGS.inference_precision, checkpoint=checkpoint)
-    checkpoint = checkpoint or model_dir_lib.latest_checkpoint(FLAGS.model_dir)
     logging.info("evaluating %s at output stride %d on %s %s (%s)", checkpoint, job.test_config.output_stride,
                  job.dataset, FLAGS.eval_split, job.settings)
     result = evaluate(

@@ -132,7 +132,7 @@ def wait_for(ready, *, interval, timeout, sleep=time.sleep, clock=time.monotonic
     while not ready():
         if timeout and clock() - start >= timeout:
             return False
-        sleep(interval if not timeout else max(0.0, min(interval, timeout - (clock() - start))))
+        sleep(_pause(interval, timeout, clock() - start))
     return True
 
 
@@ -196,10 +196,15 @@ def watch(model_dir, evaluate_checkpoint, *, name="metrics", interval=60.0, time
             waited = clock() - last_new
             if timeout and waited >= timeout:
                 return _outcome(TIMEOUT, evaluated, skipped, final, history)
-            sleep(interval if not timeout else max(0.0, min(interval, timeout - waited)))
+            sleep(_pause(interval, timeout, waited))
     finally:
         if writer is not None:
             writer.close()
+
+
+def _pause(interval, timeout, waited):
+    """Seconds to sleep: `interval`, but no later than the timeout."""
+    return interval if not timeout else max(0.0, min(interval, timeout - waited))
 
 
 def _record(step, prefix, metrics, crf_metrics):
