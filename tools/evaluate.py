@@ -154,10 +154,18 @@ def _evaluate_checkpoint(job, checkpoint, num_samples=0):
         crf_params=job.crf_params, crf_backend=FLAGS.crf_backend, max_images=FLAGS.max_images or None,
         num_samples=num_samples, progress=_progress,
     )
-    run_settings = {
+    run_settings, crf_settings = _settings(job, checkpoint)
+    metrics = metrics_document(result, job.info.class_names, run_settings)
+    crf_metrics = metrics_document(result, job.info.class_names, crf_settings, crf=True) if crf_settings else None
+    return result, metrics, crf_metrics, run_settings
+
+
+def _settings(job, checkpoint=None):
+    """(settings, CRF settings or None) recorded with an evaluation of `checkpoint` (None: without its facts)."""
+    facts = {"checkpoint": os.path.basename(checkpoint), "step": _checkpoint_step(checkpoint)} if checkpoint else {}
+    settings = {
         "model_dir": FLAGS.model_dir,
-        "checkpoint": os.path.basename(checkpoint),
-        "step": _checkpoint_step(checkpoint),
+        **facts,
         "dataset": job.dataset,
         "dataset_dir": job.dataset_dir,
         "eval_split": FLAGS.eval_split,
@@ -169,14 +177,9 @@ def _evaluate_checkpoint(job, checkpoint, num_samples=0):
         "eval_pad_size": list(job.pad_to) if job.pad_to else None,
         "max_images": FLAGS.max_images or None,
     }
-    class_names = job.info.class_names
-    metrics = metrics_document(result, class_names, run_settings)
-    crf_metrics = None
-    if job.crf_params is not None:
-        crf_settings = {**run_settings, "crf_backend": FLAGS.crf_backend,
-                        "crf_params": dataclasses.asdict(job.crf_params)}
-        crf_metrics = metrics_document(result, class_names, crf_settings, crf=True)
-    return result, metrics, crf_metrics, run_settings
+    if job.crf_params is None:
+        return settings, None
+    return settings, {**settings, "crf_backend": FLAGS.crf_backend, "crf_params": dataclasses.asdict(job.crf_params)}
 
 
 def main(argv):
@@ -245,8 +248,9 @@ def _watch():
         print(f"step {step}: skipped {os.path.basename(prefix)}: deleted (checkpoint retention) before it "
               f"could be read", flush=True)
 
-    outcome = watch_lib.watch(path, evaluate_checkpoint, name=name, interval=FLAGS.watch_interval,
-                              timeout=FLAGS.watch_timeout, on_evaluated=evaluated, on_skipped=skipped)
+    outcome = watch_lib.watch(path, evaluate_checkpoint, name=name, settings=_settings(job),
+                              interval=FLAGS.watch_interval, timeout=FLAGS.watch_timeout,
+                              on_evaluated=evaluated, on_skipped=skipped)
     summary = (f"{len(outcome.evaluated)} evaluated, {len(outcome.skipped)} skipped; history in {history_path}, "
                f"TensorBoard in {log_dir}")
     if outcome.reason == watch_lib.FINAL_STEP:

@@ -29,8 +29,10 @@ in the list is therefore complete; one deleted between listing and reading
 fails to load, and is skipped with a message instead of stopping the watch.
 
 **Resuming.** A step already in the history is not evaluated again, so a
-restarted watcher carries on where it stopped. The history is rewritten
-atomically after each checkpoint: a kill leaves the previous version whole.
+restarted watcher carries on where it stopped; one restarted with other
+settings (another scale, flip, CRF, ...) is refused rather than mixed in. The
+history is rewritten atomically after each checkpoint: a kill leaves the
+previous version whole.
 
 **Stopping.** After the checkpoint of the final step (`train.train_steps` in
 `model_config.json`, read again at every poll, since a resumed run may train
@@ -47,9 +49,11 @@ import time
 import tensorflow as tf
 
 from deeplab_tf import model_dir as model_dir_lib
-from deeplab_tf.errors import DataError
+from deeplab_tf.errors import DataError, InputError
 from deeplab_tf.files import write_atomically
 
+# The settings keys of a metrics document that differ from one checkpoint (and one mount point) to the next.
+PER_CHECKPOINT = ("model_dir", "checkpoint", "step")
 FINAL_STEP = "final_step"
 TIMEOUT = "timeout"
 
@@ -136,7 +140,7 @@ def wait_for(ready, *, interval, timeout, sleep=time.sleep, clock=time.monotonic
     return True
 
 
-def watch(model_dir, evaluate_checkpoint, *, name="metrics", interval=60.0, timeout=3600.0,
+def watch(model_dir, evaluate_checkpoint, *, name="metrics", settings=None, interval=60.0, timeout=3600.0,
           on_evaluated=None, on_skipped=None, sleep=time.sleep, clock=time.monotonic):
     """Evaluates each new checkpoint of `model_dir` until the final step's, or until `timeout`.
 
@@ -147,6 +151,9 @@ def watch(model_dir, evaluate_checkpoint, *, name="metrics", interval=60.0, time
             (or None). A `tf.errors.OpError` it raises for a checkpoint that
             is gone by then skips that checkpoint.
         name: the `metrics.json` name without `.json`; names the outputs (`output_paths`).
+        settings: (settings, CRF settings or None) the documents will record,
+            without the per-checkpoint `PER_CHECKPOINT` keys; a history
+            evaluated otherwise is refused. None: not checked.
         interval: seconds between polls.
         timeout: stop when no new checkpoint appeared for this many seconds (0: never).
         on_evaluated: called with each new history record.
@@ -158,10 +165,13 @@ def watch(model_dir, evaluate_checkpoint, *, name="metrics", interval=60.0, time
 
     Raises:
         DataError: a checkpoint that is there but cannot be read, or a bad history file.
+        InputError: the history holds evaluations with other `settings` (the message names one).
     """
     history_path, log_dir = output_paths(model_dir, name)
     os.makedirs(os.path.dirname(history_path), exist_ok=True)
     history = read_history(history_path)
+    if settings is not None:
+        _check_settings(history_path, history, settings)
     done = {int(record["step"]) for record in history}
     evaluated, skipped = [], []
     writer = None
@@ -202,6 +212,28 @@ def watch(model_dir, evaluate_checkpoint, *, name="metrics", interval=60.0, time
             writer.close()
 
 
+def _check_settings(history_path, history, settings):
+    expected = [None if s is None else _comparable(s) for s in settings]
+    for record in history:
+        crf = record.get("with_crf")
+        found = [_comparable(record.get("settings") or {}), crf and _comparable(crf.get("settings") or {})]
+        for mine, theirs in zip(expected, found):
+            if mine != theirs:
+                raise InputError(f"{history_path}: step {record['step']} was evaluated {_difference(theirs, mine)}; "
+                                 "give this watch another output name, or remove the file to start again")
+
+
+def _comparable(settings):
+    return {key: value for key, value in settings.items() if key not in PER_CHECKPOINT}
+
+
+def _difference(theirs, mine):
+    if theirs is None or mine is None:
+        return "without the CRF, this watch with it" if theirs is None else "with the CRF, this watch without it"
+    key = next(k for k in sorted({*theirs, *mine}) if theirs.get(k) != mine.get(k))
+    return f"with {key}={theirs.get(key)!r}, this watch with {key}={mine.get(key)!r}"
+
+
 def _pause(interval, timeout, waited):
     """Seconds to sleep: `interval`, but no later than the timeout."""
     return interval if not timeout else max(0.0, min(interval, timeout - waited))
@@ -211,7 +243,7 @@ def _record(step, prefix, metrics, crf_metrics):
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     record = {"step": int(step), "checkpoint": prefix, "time": now, **metrics}
     if crf_metrics is not None:
-        record["with_crf"] = {k: v for k, v in crf_metrics.items() if k not in ("settings", "class_names")}
+        record["with_crf"] = {k: v for k, v in crf_metrics.items() if k != "class_names"}
     return record
 
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from deeplab_tf import model_dir
 from deeplab_tf.config import ModelConfig
-from deeplab_tf.errors import DataError
+from deeplab_tf.errors import DataError, InputError
 from deeplab_tf.evaluation import EvaluationResult, metrics_document, watch
 from deeplab_tf.training import CheckpointKeeper
 from tests.tool_runner import REPO, run_tool, tool_command, tool_env
@@ -38,7 +38,7 @@ def _history(directory):
         return [json.loads(line) for line in file]
 
 
-def test_watching_while_training_scores_every_checkpoint_as_tools_evaluate_and_the_trainer_do(tmp_path):
+def test_watching_while_training_scores_every_checkpoint_as_evaluate_does_resumes_and_times_out(tmp_path):
     from deeplab_tf.data import synthetic
 
     data = str(tmp_path / "data")
@@ -94,21 +94,33 @@ def test_watching_while_training_scores_every_checkpoint_as_tools_evaluate_and_t
         {record["step"]: record["per_class_iou"][0] for record in history})
     assert sorted(_scalars(log_dir, "eval/pixel_accuracy")) == [1, 2, 3]
 
+    # Restarted on the run, told it will train 10 steps: it evaluates nothing again, and times out.
+    config_file = os.path.join(directory, model_dir.CONFIG_FILE)
+    with open(config_file) as file:
+        record = json.load(file)
+    record["train"]["train_steps"] = 10
+    with open(config_file, "w") as file:
+        json.dump(record, file)
+    before = open(os.path.join(directory, "eval", "metrics_history.jsonl")).read()
+    again = run_tool("evaluate", f"--model_dir={directory}", "--watch", "--watch_interval=0.1", "--watch_timeout=1")
+    assert again.returncode == 3, again.stdout + again.stderr
+    assert "3 already in" in again.stdout, again.stdout
+    last = again.stderr.strip().splitlines()[-1]
+    assert last.startswith("watch: stopped: no new checkpoint within --watch_timeout=1 s"), last
+    assert "newest evaluated step 3, final step 10); 0 evaluated, 0 skipped" in last
+    assert open(os.path.join(directory, "eval", "metrics_history.jsonl")).read() == before
 
-def _save_config(directory, data, train_steps):
-    model_dir.save_model_config(directory, ModelConfig(backbone="resnet18", num_classes=6),
-                                dataset={"name": "synthetic", "dataset_dir": data}, train={"train_steps": train_steps})
+
+def _save_config(directory, train_steps):
+    model_dir.save_model_config(directory, ModelConfig(backbone="resnet18", num_classes=3),
+                                train={"train_steps": train_steps})
 
 
 @pytest.fixture
 def fake_run(tmp_path):
     """A model directory whose run trains 6 steps, with a `CheckpointKeeper` that saves only a step counter."""
-    from deeplab_tf.data import synthetic
-
-    data = str(tmp_path / "data")
-    synthetic.generate_dataset(data, num_train=1, num_val=1, image_size=32, seed=0, log_every=0)
     directory = str(tmp_path / "run")
-    _save_config(directory, data, 6)
+    _save_config(directory, 6)
     step = tf.Variable(0, dtype=tf.int64)
     keeper = CheckpointKeeper(directory, keep=5, step=step)
 
@@ -116,7 +128,6 @@ def fake_run(tmp_path):
         step.assign(at)
         return keeper.save(at)
 
-    save.data = data
     return directory, save
 
 
@@ -165,9 +176,14 @@ def test_a_deleted_checkpoint_is_skipped_timeout_stops_and_a_restart_resumes(fak
     assert clock.now == pytest.approx(5.0)  # stopped at the timeout, not an interval later
     assert [record["step"] for record in _history(directory)] == [4]
 
-    # Restarted with nothing new: nothing evaluated again.
-    outcome = watch.watch(directory, _evaluator(read), interval=1.0, timeout=2.0, sleep=clock.sleep, clock=clock)
+    # Restarted with nothing new: nothing evaluated again; with other settings, refused.
+    outcome = watch.watch(directory, _evaluator(read), settings=({"model_dir": "/elsewhere"}, None), interval=1.0,
+                          timeout=2.0, sleep=clock.sleep, clock=clock)
     assert outcome.reason == watch.TIMEOUT and outcome.evaluated == [] and read == [4]
+    with pytest.raises(InputError, match=r"step 4 was evaluated with flip=None, this watch with flip=True"):
+        watch.watch(directory, _evaluator(read), settings=({"flip": True}, None), timeout=1.0)
+    with pytest.raises(InputError, match=r"step 4 was evaluated without the CRF, this watch with it"):
+        watch.watch(directory, _evaluator(read), settings=({}, {"crf_iterations": 10}), timeout=1.0)
 
     # The trainer writes the final step's checkpoint: it alone is evaluated, and the watch ends there.
     save(6)
@@ -185,24 +201,9 @@ def test_a_deleted_checkpoint_is_skipped_timeout_stops_and_a_restart_resumes(fak
     save(8)
     with open(os.path.join(directory, model_dir.CHECKPOINT_DIR, "ckpt-8.index"), "wb") as file:
         file.write(b"not a checkpoint index")
-    _save_config(directory, save.data, 8)
+    _save_config(directory, 8)
     with pytest.raises(DataError, match="ckpt-8: cannot read the checkpoint"):
         watch.watch(directory, _evaluator(read), interval=1.0, timeout=1.0, sleep=clock.sleep, clock=clock)
-
-
-def test_restarted_on_an_unfinished_run_the_tool_evaluates_nothing_again_and_times_out_with_status_3(fake_run):
-    directory, save = fake_run
-    save(2)
-    watch.watch(directory, _evaluator([]), interval=1.0, timeout=0.01)  # ckpt-2 is in the history
-    before = open(os.path.join(directory, "eval", "metrics_history.jsonl")).read()
-    result = run_tool("evaluate", f"--model_dir={directory}", "--watch", "--watch_interval=0.1",
-                      "--watch_timeout=1")
-    assert result.returncode == 3, result.stdout + result.stderr
-    assert "1 already in" in result.stdout, result.stdout
-    assert open(os.path.join(directory, "eval", "metrics_history.jsonl")).read() == before
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("watch: stopped: no new checkpoint within --watch_timeout=1 s"), last
-    assert "newest evaluated step 2, final step 6); 0 evaluated, 0 skipped" in last
 
 
 def test_watch_refuses_a_saved_model_in_one_line(tmp_path):
