@@ -105,13 +105,13 @@ class _Job:
     output_stride: int
     dataset: str
     dataset_dir: str
-    info: object
-    settings: object
-    crf_params: object
-    pad_to: tuple
+    info: "deeplab_tf.data.info.DatasetInfo"
+    settings: "deeplab_tf.inference.InferenceSettings"
+    crf_params: "deeplab_tf.postprocess.CRFParams | None"
+    pad_to: "tuple[int, int] | None"
     output_name: str
     crf_output_name: str
-    examples: object = None
+    examples: "tf.data.Dataset | None" = None
 
 
 def _job_from_flags():
@@ -254,10 +254,12 @@ def _watch():
     summary = (f"{len(outcome.evaluated)} evaluated, {len(outcome.skipped)} skipped; history in {history_path}, "
                f"TensorBoard in {log_dir}")
     if outcome.reason == watch_lib.FINAL_STEP:
-        print(f"watch: done: evaluated the final step's checkpoint (step {outcome.final_step}); {summary}")
+        print(f"watch: done: the final step's checkpoint (step {outcome.final_step}) is evaluated; {summary}")
         return 0
-    print(f"watch: stopped: no new checkpoint within --watch_timeout={FLAGS.watch_timeout:g} s (newest evaluated "
-          f"step {outcome.last_step}, final step {outcome.final_step}); {summary}", file=sys.stderr)
+    newest = "none evaluated" if outcome.last_step is None else f"newest evaluated step {outcome.last_step}"
+    final = "not recorded" if outcome.final_step is None else outcome.final_step
+    print(f"watch: stopped: no new checkpoint within --watch_timeout={FLAGS.watch_timeout:g} s ({newest}, "
+          f"final step {final}); {summary}", file=sys.stderr)
     return WATCH_TIMEOUT_STATUS
 
 

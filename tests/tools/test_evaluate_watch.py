@@ -63,7 +63,7 @@ def test_watching_while_training_scores_every_checkpoint_as_evaluate_does_resume
                 process.kill()
     assert trainer.returncode == 0, trained
     assert watcher.returncode == 0, watched
-    assert "watch: done: evaluated the final step's checkpoint (step 3)" in watched, watched
+    assert "watch: done: the final step's checkpoint (step 3) is evaluated" in watched, watched
 
     history = _history(directory)
     assert [record["step"] for record in history] == [1, 2, 3]
