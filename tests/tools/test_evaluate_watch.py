@@ -197,6 +197,12 @@ def test_a_deleted_checkpoint_is_skipped_timeout_stops_and_a_restart_resumes(fak
     assert sorted(_scalars(log_dir, "eval/per_class_iou/disc")) == [4, 6]
     assert _scalars(log_dir, "eval/per_class_iou/square") == {}  # absent from labels and predictions
 
+    # Waiting for the trainer's first file gives up at the timeout, and not before.
+    started = clock.now
+    assert not watch.wait_for(lambda: False, interval=2.0, timeout=5.0, sleep=clock.sleep, clock=clock)
+    assert clock.now - started == pytest.approx(5.0)
+    assert watch.wait_for(lambda: clock.now - started > 6.5, interval=1.0, timeout=0, sleep=clock.sleep, clock=clock)
+
     # A checkpoint that is there but unreadable is an error naming it, not a skip.
     save(8)
     with open(os.path.join(directory, model_dir.CHECKPOINT_DIR, "ckpt-8.index"), "wb") as file:
