@@ -74,8 +74,8 @@ class WatchOutcome:
     reason: str
     evaluated: list
     skipped: list
-    final_step: int
-    last_step: int
+    final_step: int | None
+    last_step: int | None
 
 
 def output_paths(model_dir, name="metrics"):

@@ -212,6 +212,15 @@ def test_a_deleted_checkpoint_is_skipped_timeout_stops_and_a_restart_resumes(fak
         watch.watch(directory, _evaluator(read), interval=1.0, timeout=1.0, sleep=clock.sleep, clock=clock)
 
 
+def test_a_history_line_that_is_no_record_is_named_by_file_and_line(tmp_path):
+    path = tmp_path / "metrics_history.jsonl"
+    path.write_text('{"step": 2, "miou": 0.5}\n\n[1, 2]\n')
+    with pytest.raises(DataError, match=rf"{path}:3: not a history record"):
+        watch.read_history(str(path))
+    path.write_text('{"step": 2, "miou": 0.5}\n')
+    assert watch.read_history(str(path)) == [{"step": 2, "miou": 0.5}]
+
+
 def test_watch_refuses_a_saved_model_in_one_line(tmp_path):
     export = str(tmp_path / "export")
     module = tf.Module()
