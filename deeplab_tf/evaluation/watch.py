@@ -220,7 +220,7 @@ def _check_settings(history_path, history, settings):
         for mine, theirs in zip(expected, found):
             if mine != theirs:
                 raise InputError(f"{history_path}: step {record['step']} was evaluated {_difference(theirs, mine)}; "
-                                 "give this watch another output name, or remove the file to start again")
+                                 "give this watch another --output_name, or remove the file to start again")
 
 
 def _comparable(settings):

@@ -212,6 +212,28 @@ def test_a_deleted_checkpoint_is_skipped_timeout_stops_and_a_restart_resumes(fak
         watch.watch(directory, _evaluator(read), interval=1.0, timeout=1.0, sleep=clock.sleep, clock=clock)
 
 
+def test_with_the_crf_a_record_holds_both_and_tensorboard_gets_eval_crf(fake_run):
+    directory, save = fake_run
+    save(6)
+    confusion = np.array([[10, 0, 0], [6, 10, 0], [0, 0, 0]], np.int64)
+    crf_confusion = np.array([[10, 0, 0], [1, 15, 0], [0, 0, 0]], np.int64)
+    result = EvaluationResult(confusion=confusion, crf_confusion=crf_confusion, num_images=1, timing={}, samples=[])
+    crf_settings = {"crf_params": {"iterations": 10}}
+    documents = (metrics_document(result, CLASS_NAMES, {}),
+                 metrics_document(result, CLASS_NAMES, crf_settings, crf=True))
+    watch.watch(directory, lambda step, prefix: documents, name="metrics_crf_run", settings=({}, crf_settings),
+                timeout=0)
+    history_path, log_dir = watch.output_paths(directory, "metrics_crf_run")
+    assert history_path.endswith(os.path.join("eval", "metrics_crf_run_history.jsonl"))
+    [record] = watch.read_history(history_path)
+    assert record["miou"] == documents[0]["miou"] < record["with_crf"]["miou"] == documents[1]["miou"]
+    assert record["with_crf"]["settings"] == crf_settings
+    assert _scalars(log_dir, "eval_crf/miou") == pytest.approx({6: documents[1]["miou"]})
+    assert _scalars(log_dir, "eval/miou") == pytest.approx({6: documents[0]["miou"]})
+    with pytest.raises(InputError, match="step 6 was evaluated with the CRF, this watch without it"):
+        watch.watch(directory, lambda step, prefix: documents, name="metrics_crf_run", settings=({}, None))
+
+
 def test_a_history_line_that_is_no_record_is_named_by_file_and_line(tmp_path):
     path = tmp_path / "metrics_history.jsonl"
     path.write_text('{"step": 2, "miou": 0.5}\n\n[1, 2]\n')
