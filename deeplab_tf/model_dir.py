@@ -51,7 +51,7 @@ def latest_checkpoint(model_dir):
     return tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
 
 
-def load_model(path, output_stride=None, fold_batch_norm=False, dtype_policy=None):
+def load_model(path, output_stride=None, fold_batch_norm=False, dtype_policy=None, checkpoint=None):
     """A trained model from a model directory or a `.keras` file.
 
     Args:
@@ -63,8 +63,10 @@ def load_model(path, output_stride=None, fold_batch_norm=False, dtype_policy=Non
             same outputs, faster, not trainable.
         dtype_policy: run the network under this Keras policy, e.g.
             "mixed_bfloat16" (float32 weights, bfloat16 computation).
+        checkpoint: with a model directory, the checkpoint prefix to read
+            (e.g. `<model_dir>/checkpoints/ckpt-500`) instead of the newest.
     """
-    model = _load(path, output_stride)
+    model = _load(path, output_stride, checkpoint)
     if dtype_policy and dtype_policy != model.dtype_policy.name:
         from deeplab_tf.models import rebuild
 
@@ -76,7 +78,7 @@ def load_model(path, output_stride=None, fold_batch_norm=False, dtype_policy=Non
     return model
 
 
-def _load(path, output_stride):
+def _load(path, output_stride, checkpoint=None):
     if str(path).endswith(".keras"):
         if not os.path.isfile(path):
             raise InputError(f"model: no such file: {path}")
@@ -89,7 +91,7 @@ def _load(path, output_stride):
     config = load_model_config(path)
     if output_stride:
         config = config.with_output_stride(output_stride)
-    checkpoint = latest_checkpoint(path)
+    checkpoint = checkpoint or latest_checkpoint(path)
     if checkpoint is None:
         raise InputError(f"model_dir: {path} has no checkpoint in {CHECKPOINT_DIR}/ yet")
     model = build_model(config)

@@ -4,6 +4,7 @@
     python -m tools.evaluate --model_dir=runs/voc_v3 --output_stride=8 \
         --eval_scales=0.5,0.75,1,1.25,1.5,1.75 --flip --output_name=metrics_os8_ms_flip.json
     python -m tools.evaluate --model_dir=runs/demo/v2 --crf --report
+    python -m tools.evaluate --model_dir=runs/voc_v3 --watch --flip    # beside tools.train, as it trains
 
 Writes `model_dir/eval/metrics.json` (with `--crf` also `metrics_crf.json`, from
 the same pass), prints a per-class table and, with `--report`, an HTML page.
@@ -12,10 +13,17 @@ the same pass), prints a per-class table and, with `--report`, an HTML page.
 step: same weights, ASPP rates follow), else the model's own. The other model
 flags, which recipe flagfiles carry, are ignored: the network is the model
 directory's.
+
+With `--watch` it is a sidecar evaluator (`deeplab_tf.evaluation.watch`): every
+checkpoint, as the trainer writes it, with the same settings, into
+`eval/metrics_history.jsonl` and TensorBoard events in `eval/sidecar/`. It exits
+with status 0 after the final step's checkpoint, 3 when --watch_timeout passes
+without a new one.
 """
 
 import dataclasses
 import os
+import sys
 
 from absl import flags, logging
 
@@ -34,6 +42,7 @@ from deeplab_tf.evaluation import (  # noqa: E402
     read_metrics_files,
     write_metrics_file,
 )
+from deeplab_tf.evaluation import watch as watch_lib  # noqa: E402
 from deeplab_tf.evaluation.report import write_report  # noqa: E402
 from deeplab_tf.inference import Predictor  # noqa: E402
 
@@ -45,8 +54,16 @@ flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0: all)
 flags.DEFINE_bool("report", False, "Also write an HTML report with pictures.")
 flags.DEFINE_string("report_dir", None, "Where the report goes (default: model_dir/eval/report).")
 flags.DEFINE_integer("report_samples", 6, "Images drawn in the report.")
+flags.DEFINE_bool("watch", False, "Sidecar evaluation: evaluate each checkpoint of --model_dir as the trainer "
+                  "writes it, in step order, until the final step's (README, Sidecar evaluation); writes "
+                  "eval/metrics_history.jsonl and TensorBoard events in eval/sidecar/.")
+flags.DEFINE_float("watch_interval", 60.0, "With --watch: seconds between looks for a new checkpoint.")
+flags.DEFINE_float("watch_timeout", 3600.0, "With --watch: stop (exit status 3) when no new checkpoint appeared "
+                   "for this many seconds; 0: wait forever.")
 flags.mark_flag_as_required("model_dir")
 FLAGS = flags.FLAGS
+# The exit status of a watch that stopped at --watch_timeout before the final step's checkpoint.
+WATCH_TIMEOUT_STATUS = 3
 
 
 def _dataset_from_flags(record):
@@ -65,14 +82,12 @@ def _output_names():
     return name, name[: -len(".json")] + "_crf.json"
 
 
-def _checkpoint_facts(model_dir):
-    checkpoint = model_dir_lib.latest_checkpoint(model_dir)
-    step = None
-    if checkpoint:
-        names = dict(tf.train.list_variables(checkpoint))
-        if "step/.ATTRIBUTES/VARIABLE_VALUE" in names:  # the trainer's step counter, when saved
-            step = int(tf.train.load_variable(checkpoint, "step/.ATTRIBUTES/VARIABLE_VALUE"))
-    return checkpoint, step
+def _checkpoint_step(checkpoint):
+    """The trainer's step counter saved in `checkpoint`, or None when it holds none."""
+    names = dict(tf.train.list_variables(checkpoint))
+    if "step/.ATTRIBUTES/VARIABLE_VALUE" not in names:
+        return None
+    return int(tf.train.load_variable(checkpoint, "step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 def _progress(done, total, filename):
@@ -81,68 +96,171 @@ def _progress(done, total, filename):
         logging.info("evaluated %d/%s images (last: %s)", done, total or "?", filename)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    cli.assume_frozen_weights()
-    # Every flag is checked before the (slow) model and data are loaded.
+@dataclasses.dataclass
+class _Job:
+    """What the flags ask to evaluate, checked before anything slow runs."""
+
+    config: ModelConfig
+    test_config: ModelConfig
+    output_stride: int
+    dataset: str
+    dataset_dir: str
+    info: "deeplab_tf.data.info.DatasetInfo"
+    settings: "deeplab_tf.inference.InferenceSettings"
+    crf_params: "deeplab_tf.postprocess.CRFParams | None"
+    pad_to: "tuple[int, int] | None"
+    output_name: str
+    crf_output_name: str
+    examples: "tf.data.Dataset | None" = None
+
+
+def _job_from_flags():
     record = model_dir_lib.read_model_dir_json(FLAGS.model_dir)
     config = ModelConfig.from_dict(record["model"])
     output_stride = model_flags.output_stride_at_test_time()
-    test_config = config.with_output_stride(output_stride) if output_stride else config
     name, directory = _dataset_from_flags(record)
-    info = data_flags.dataset_info_for_model(name, directory, config.num_classes)
-    settings = inference_flags.inference_settings_from_flags()
-    crf_params = inference_flags.crf_params_from_flags()
-    pad_to = cli.parse_size("eval_pad_size", FLAGS.eval_pad_size)
     output_name, crf_output_name = _output_names()
+    job = _Job(
+        config=config,
+        test_config=config.with_output_stride(output_stride) if output_stride else config,
+        output_stride=output_stride,
+        dataset=name,
+        dataset_dir=directory,
+        info=data_flags.dataset_info_for_model(name, directory, config.num_classes),
+        settings=inference_flags.inference_settings_from_flags(),
+        crf_params=inference_flags.crf_params_from_flags(),
+        pad_to=cli.parse_size("eval_pad_size", FLAGS.eval_pad_size),
+        output_name=output_name,
+        crf_output_name=crf_output_name,
+    )
     if FLAGS.max_images < 0:
         raise cli.UsageError(f"--max_images: must be >= 0, got {FLAGS.max_images}")
-
     recorded = record.get("dataset") if name == (record.get("dataset") or {}).get("name") else None
-    examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=info.num_classes,
-                                        val_fraction=data_flags.val_fraction_from_flags(recorded)),
-                             pad_to=pad_to, ignore_label=info.ignore_label)
-    checkpoint, step = _checkpoint_facts(FLAGS.model_dir)
-    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=output_stride, fold_batch_norm=True,
-                                     dtype_policy=FLAGS.inference_precision)
-    logging.info("evaluating %s at output stride %d on %s %s (%s)", checkpoint, test_config.output_stride,
-                 name, FLAGS.eval_split, settings)
-    result = evaluate(
-        Predictor(model, settings), examples, info.num_classes, ignore_label=info.ignore_label,
-        crf_params=crf_params, crf_backend=FLAGS.crf_backend, max_images=FLAGS.max_images or None,
-        num_samples=FLAGS.report_samples if FLAGS.report else 0, progress=_progress,
-    )
+    job.examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=job.info.num_classes,
+                                            val_fraction=data_flags.val_fraction_from_flags(recorded)),
+                                 pad_to=job.pad_to, ignore_label=job.info.ignore_label)
+    return job
 
-    run_settings = {
+
+def _evaluate_checkpoint(job, checkpoint, num_samples=0):
+    """(result, metrics document, CRF document or None, settings) of `checkpoint` (None: the newest)."""
+    checkpoint = checkpoint or model_dir_lib.latest_checkpoint(FLAGS.model_dir)  # once: training may add one
+    model = model_dir_lib.load_model(FLAGS.model_dir, output_stride=job.output_stride, fold_batch_norm=True,
+                                     dtype_policy=FLAGS.inference_precision, checkpoint=checkpoint)
+    logging.info("evaluating %s at output stride %d on %s %s (%s)", checkpoint, job.test_config.output_stride,
+                 job.dataset, FLAGS.eval_split, job.settings)
+    result = evaluate(
+        Predictor(model, job.settings), job.examples, job.info.num_classes, ignore_label=job.info.ignore_label,
+        crf_params=job.crf_params, crf_backend=FLAGS.crf_backend, max_images=FLAGS.max_images or None,
+        num_samples=num_samples, progress=_progress,
+    )
+    run_settings, crf_settings = _settings(job, checkpoint)
+    metrics = metrics_document(result, job.info.class_names, run_settings)
+    crf_metrics = metrics_document(result, job.info.class_names, crf_settings, crf=True) if crf_settings else None
+    return result, metrics, crf_metrics, run_settings
+
+
+def _settings(job, checkpoint=None):
+    """(settings, CRF settings or None) recorded with an evaluation of `checkpoint` (None: without its facts)."""
+    facts = {"checkpoint": os.path.basename(checkpoint), "step": _checkpoint_step(checkpoint)} if checkpoint else {}
+    settings = {
         "model_dir": FLAGS.model_dir,
-        "checkpoint": checkpoint and os.path.basename(checkpoint),
-        "step": step,
-        "dataset": name,
-        "dataset_dir": directory,
+        **facts,
+        "dataset": job.dataset,
+        "dataset_dir": job.dataset_dir,
         "eval_split": FLAGS.eval_split,
-        "output_stride": test_config.output_stride,
+        "output_stride": job.test_config.output_stride,
         "inference_precision": FLAGS.inference_precision,
-        "trained_output_stride": config.output_stride,
-        "atrous_rates": list(test_config.atrous_rates),
-        **settings.to_dict(),
-        "eval_pad_size": list(pad_to) if pad_to else None,
+        "trained_output_stride": job.config.output_stride,
+        "atrous_rates": list(job.test_config.atrous_rates),
+        **job.settings.to_dict(),
+        "eval_pad_size": list(job.pad_to) if job.pad_to else None,
         "max_images": FLAGS.max_images or None,
     }
-    eval_dir = os.path.join(FLAGS.model_dir, "eval")
-    metrics = metrics_document(result, info.class_names, run_settings)
-    write_metrics_file(os.path.join(eval_dir, output_name), metrics)
-    crf_metrics = None
-    if crf_params is not None:
-        crf_settings = {**run_settings, "crf_backend": FLAGS.crf_backend, "crf_params": dataclasses.asdict(crf_params)}
-        crf_metrics = metrics_document(result, info.class_names, crf_settings, crf=True)
-        write_metrics_file(os.path.join(eval_dir, crf_output_name), crf_metrics)
+    if job.crf_params is None:
+        return settings, None
+    return settings, {**settings, "crf_backend": FLAGS.crf_backend, "crf_params": dataclasses.asdict(job.crf_params)}
 
-    print(per_class_table(info.class_names, metrics, crf_metrics))
-    written = [output_name] + ([crf_output_name] if crf_metrics else [])
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.assume_frozen_weights()  # each checkpoint gets a model of its own, whose weights never change
+    if FLAGS.watch:
+        return _watch()
+    # Every flag is checked before the (slow) model and data are loaded.
+    job = _job_from_flags()
+    result, metrics, crf_metrics, run_settings = _evaluate_checkpoint(
+        job, None, num_samples=FLAGS.report_samples if FLAGS.report else 0)
+    eval_dir = os.path.join(FLAGS.model_dir, "eval")
+    write_metrics_file(os.path.join(eval_dir, job.output_name), metrics)
+    if crf_metrics:
+        write_metrics_file(os.path.join(eval_dir, job.crf_output_name), crf_metrics)
+
+    print(per_class_table(job.info.class_names, metrics, crf_metrics))
+    written = [job.output_name] + ([job.crf_output_name] if crf_metrics else [])
     print(f"wrote {', '.join(os.path.join(eval_dir, n) for n in written)}")
     if FLAGS.report:
-        print(f"wrote {_report(eval_dir, output_name, info, metrics, crf_metrics, result, run_settings)}")
+        print(f"wrote {_report(eval_dir, job.output_name, job.info, metrics, crf_metrics, result, run_settings)}")
+
+
+def _watch():
+    """`--watch`: every checkpoint of --model_dir as it appears, until the final step's or --watch_timeout."""
+    path = FLAGS.model_dir
+    if os.path.isfile(path):
+        raise cli.UsageError(f"--watch: needs a training run's --model_dir (model_config.json, checkpoints/); "
+                             f"{path} is a file")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise cli.UsageError(f"--watch: needs a training run's --model_dir (model_config.json, checkpoints/); "
+                             f"{path} is an exported SavedModel")
+    if FLAGS.report:
+        raise cli.UsageError("--report: not with --watch; run tools.evaluate without --watch for a report")
+    if FLAGS.watch_interval <= 0:
+        raise cli.UsageError(f"--watch_interval: must be > 0 seconds, got {FLAGS.watch_interval}")
+    if FLAGS.watch_timeout < 0:
+        raise cli.UsageError(f"--watch_timeout: must be >= 0 seconds (0: wait forever), got {FLAGS.watch_timeout}")
+    config_file = os.path.join(path, model_dir_lib.CONFIG_FILE)
+    if not os.path.isfile(config_file):
+        print(f"watch: waiting for {config_file} (the trainer writes it before its first step)", flush=True)
+        if not watch_lib.wait_for(lambda: os.path.isfile(config_file), interval=FLAGS.watch_interval,
+                                  timeout=FLAGS.watch_timeout):
+            print(f"watch: stopped: no {config_file} within --watch_timeout={FLAGS.watch_timeout:g} s",
+                  file=sys.stderr)
+            return WATCH_TIMEOUT_STATUS
+    job = _job_from_flags()
+    name = job.output_name[: -len(".json")]
+    history_path, log_dir = watch_lib.output_paths(path, name)
+    final = watch_lib.final_step(path)
+    print(f"watch: {os.path.join(path, model_dir_lib.CHECKPOINT_DIR)} every {FLAGS.watch_interval:g} s until step "
+          f"{final if final is not None else '? (no train_steps recorded)'} or {FLAGS.watch_timeout:g} s without "
+          f"a new checkpoint; {len(watch_lib.read_history(history_path))} already in {history_path}", flush=True)
+
+    def evaluate_checkpoint(step, prefix):
+        return _evaluate_checkpoint(job, prefix)[1:3]
+
+    def evaluated(record):
+        crf = f", with CRF {record['with_crf']['miou']:.4f}" if "with_crf" in record else ""
+        print(f"step {record['step']}: mIoU {record['miou']:.4f}{crf}, pixel accuracy "
+              f"{record['pixel_accuracy']:.4f} on {record['num_images']} images "
+              f"({record['timing']['total_s']:.1f} s; {os.path.basename(record['checkpoint'])})", flush=True)
+
+    def skipped(step, prefix, error):
+        print(f"step {step}: skipped {os.path.basename(prefix)}: deleted (checkpoint retention) before it "
+              f"could be read", flush=True)
+
+    outcome = watch_lib.watch(path, evaluate_checkpoint, name=name, settings=_settings(job),
+                              interval=FLAGS.watch_interval, timeout=FLAGS.watch_timeout,
+                              on_evaluated=evaluated, on_skipped=skipped)
+    summary = (f"{len(outcome.evaluated)} evaluated, {len(outcome.skipped)} skipped; history in {history_path}, "
+               f"TensorBoard in {log_dir}")
+    if outcome.reason == watch_lib.FINAL_STEP:
+        print(f"watch: done: the final step's checkpoint (step {outcome.final_step}) is evaluated; {summary}")
+        return 0
+    newest = "none evaluated" if outcome.last_step is None else f"newest evaluated step {outcome.last_step}"
+    final = "not recorded" if outcome.final_step is None else outcome.final_step
+    print(f"watch: stopped: no new checkpoint within --watch_timeout={FLAGS.watch_timeout:g} s ({newest}, "
+          f"final step {final}); {summary}", file=sys.stderr)
+    return WATCH_TIMEOUT_STATUS
 
 
 def _report(eval_dir, output_name, info, metrics, crf_metrics, result, settings):

@@ -1,4 +1,4 @@
-"""Evaluation of a split: the evaluator, its `metrics.json` files and the HTML report.
+"""Evaluation of a split: the evaluator, its `metrics.json` files, the HTML report and the sidecar `watch`.
 
 The predictor it runs is `deeplab_tf.inference`'s; the confusion-matrix metrics
 are `deeplab_tf.metrics`'.
