@@ -19,7 +19,7 @@ def voc_palette():
 
 
 def colorize(label, palette=None):
-    """uint8/int [H, W] labels → uint8 [H, W, 3] colours (ignore label 255 in VOC's cream)."""
+    """int [H, W] labels → uint8 [H, W, 3] colours (the ignore label in VOC's cream, see `palette_array`)."""
     palette = voc_palette() if palette is None else np.asarray(palette, np.uint8)
     return palette[np.asarray(label).astype(np.int64) % len(palette)]
 
@@ -42,10 +42,19 @@ def overlay(image, label, alpha=0.5, transparent=(0,), palette=None):
 
 
 def label_png(label, palette=None):
-    """uint8 [H, W] labels → palette PNG bytes (default the VOC palette, as VOC's SegmentationClass)."""
+    """[H, W] labels → PNG bytes: a palette PNG (default the VOC palette, as VOC's SegmentationClass) for uint8.
+
+    A palette PNG holds 256 values, so uint16 labels (more than 256 classes)
+    are written as a 16-bit gray PNG of the class ids, without colours.
+    """
+    label = np.asarray(label)
+    if label.dtype == np.uint16:
+        buffer = io.BytesIO()
+        Image.fromarray(label).save(buffer, format="PNG")
+        return buffer.getvalue()
     palette = voc_palette() if palette is None else np.asarray(palette, np.uint8)
     picture = Image.fromarray(np.asarray(label, np.uint8), mode="P")
-    picture.putpalette(palette.ravel().tolist())
+    picture.putpalette(palette[:256].ravel().tolist())
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -71,7 +80,7 @@ def sample_figure(panels, path, legend=None, palette=None):
         panels: list of (title, uint8 [H, W, 3] image or int [H, W] labels).
         path: the PNG to write.
         legend: optional list of (class name, label) drawn under the row.
-        palette: uint8 [256, 3] class colours (default VOC's).
+        palette: uint8 [N, 3] class colours (`palettes.palette_array`) (default VOC's).
     """
     palette = voc_palette() if palette is None else np.asarray(palette, np.uint8)
     height, width = np.asarray(panels[0][1]).shape[:2]
