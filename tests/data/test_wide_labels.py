@@ -93,20 +93,18 @@ def test_rgb_masks_and_ignore_label_zero_above_255_classes(tmp_path):
     np.testing.assert_array_equal(labels_of("folder", root)["a"], np.where(stored == 0, 65535, stored - 1))
 
 
-@pytest.mark.parametrize("classes, message", [
-    ({"names": NAMES, "ignore_label": 255}, r"\"ignore_label\" 255 is a class \('c255'\).* from 300 to 65535"),
-    ({"names": NAMES, "ignore_label": 70000}, r"\"ignore_label\" must be an integer 0\.\.65535"),
-    ({"names": [f"c{k}" for k in range(1001)]}, "1001 classes; a folder dataset has 2 to 1000"),
-])
-def test_an_ignore_label_among_the_classes_is_an_error_naming_classes_json(tmp_path, classes, message):
-    root = write_set(tmp_path, {"a": stored_mask(0)}, classes)
-    with pytest.raises(DataError, match=message) as raised:
-        dataset_info("folder", root)
-    assert str(raised.value).startswith(os.path.join(root, "classes.json"))
-
-
-def test_without_ignore_label_more_than_255_names_ignore_65535_and_tfrecord_metadata_is_checked(tmp_path):
-    root = write_set(tmp_path / "f", {"a": stored_mask(0)}, {"names": NAMES})
+def test_an_ignore_label_among_the_classes_is_an_error_naming_classes_json_or_dataset_json(tmp_path):
+    for index, (classes, message) in enumerate([
+        ({"names": NAMES, "ignore_label": 255}, r"\"ignore_label\" 255 is a class \('c255'\).* from 300 to 65535"),
+        ({"names": NAMES, "ignore_label": 70000}, r"\"ignore_label\" must be an integer 0\.\.65535"),
+        ({"names": [f"c{k}" for k in range(1001)]}, "1001 classes; a folder dataset has 2 to 1000"),
+    ]):
+        root = write_set(tmp_path / str(index), {"a": stored_mask(0)}, classes)
+        with pytest.raises(DataError, match=message) as raised:
+            dataset_info("folder", root)
+        assert str(raised.value).startswith(os.path.join(root, "classes.json"))
+    # Without "ignore_label", more than 255 names ignore 65535 (255 is a class).
+    root = write_set(tmp_path / "default", {"a": stored_mask(0)}, {"names": NAMES})
     assert dataset_info("folder", root).ignore_label == 65535
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "dataset.json").write_text(json.dumps({"num_classes": 300, "ignore_label": 255}))
