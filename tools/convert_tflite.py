@@ -8,7 +8,8 @@ The .tflite model takes uint8 RGB [1, H, W, 3] at `--input_size` and returns
 "labels" (int32) and "probabilities" (float32), signature `serving_default`.
 int8 calibrates on `--num_calibration_images` of `--calibration_split`.
 `--dataset`/`--dataset_dir` default to the dataset the exported model was
-trained on, as its model directory recorded it. The
+trained on, as its model directory recorded it, and so does a folder
+dataset's `--val_fraction` (its split by name). The
 parity check runs the .tflite model (LiteRT) and the SavedModel on the same
 images of `--parity_split` (random images without a dataset) and writes the
 parity report (argmax agreement, mIoU of both and the drop, the converted
@@ -106,13 +107,16 @@ def main(argv):
     num_classes = int(signature.structured_outputs["probabilities"].shape[-1])
     if name:
         data_flags.dataset_info_for_model(name, directory, num_classes)
+    # A folder dataset's split by name is the one the model was trained with, unless --val_fraction says.
+    val_fraction = data_flags.val_fraction_from_flags(info.get("dataset"))
     output = FLAGS.output
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
 
     representative = None
     if FLAGS.quantization == "int8":
         examples, _ = export.dataset_examples(
-            name, directory, FLAGS.calibration_split, size, FLAGS.num_calibration_images, num_classes
+            name, directory, FLAGS.calibration_split, size, FLAGS.num_calibration_images, num_classes,
+            val_fraction=val_fraction,
         )
         representative = [example.image for example in examples]
     model_bytes = export.convert(FLAGS.saved_model_dir, FLAGS.quantization, size, representative)
@@ -120,7 +124,8 @@ def main(argv):
 
     if name:
         examples, dataset = export.dataset_examples(
-            name, directory, FLAGS.parity_split, size, FLAGS.num_parity_images, num_classes
+            name, directory, FLAGS.parity_split, size, FLAGS.num_parity_images, num_classes,
+            val_fraction=val_fraction,
         )
         images, ignore_label = f"{name}:{FLAGS.parity_split}", dataset.ignore_label
     else:

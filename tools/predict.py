@@ -6,7 +6,8 @@
 
 `--model` is a training run's directory, a `.keras` file or an exported
 SavedModel. Writes `<name>.png` (labels as a palette PNG in the training dataset's
-colours: a folder dataset's `colors`, Cityscapes', ADE20K's or VOC's) and `<name>_overlay.png`.
+colours: a folder dataset's `colors`, Cityscapes', ADE20K's or VOC's; with more than
+256 classes, a 16-bit gray PNG of the class ids) and `<name>_overlay.png`.
 An image over `--max_pixels` or that cannot be decoded gets a one-line error
 and the others are still done; the exit status is then non-zero.
 """
@@ -25,7 +26,7 @@ from PIL import Image  # noqa: E402
 
 from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
 from deeplab_tf import visualize  # noqa: E402
-from deeplab_tf.data import DatasetInfo, palettes  # noqa: E402
+from deeplab_tf.data import DatasetInfo, label_space, palettes  # noqa: E402
 from deeplab_tf.errors import DataError, InputError  # noqa: E402
 from deeplab_tf.evaluation import images as image_files  # noqa: E402
 from deeplab_tf.export import read_export_info  # noqa: E402
@@ -63,11 +64,12 @@ def _load_model(path):
 
 def _palette(dataset):
     """The class colours a model's dataset facts record, else its dataset's palette, else VOC's."""
+    ignore_label = int(dataset.get("ignore_label", label_space.IGNORE_LABEL))
     if dataset.get("palette"):
-        return palettes.palette_array([tuple(c) for c in dataset["palette"]])
+        return palettes.palette_array([tuple(c) for c in dataset["palette"]], ignore_label)
     names = dataset.get("class_names")
     if dataset.get("name") and names:
-        return palettes.palette_for(DatasetInfo(dataset["name"], len(names), class_names=names))
+        return palettes.palette_for(DatasetInfo(dataset["name"], len(names), ignore_label, class_names=names))
     return palettes.palette_array()
 
 
@@ -112,7 +114,7 @@ def main(argv):
             if crf_params is not None:
                 probabilities = dense_crf(image, probabilities.numpy(), crf_params, FLAGS.crf_backend,
                                           from_probabilities=True)
-            labels = np.asarray(np.argmax(probabilities, axis=-1), np.uint8)
+            labels = np.argmax(probabilities, axis=-1).astype(label_space.prediction_dtype(probabilities.shape[-1]))
         except DataError as error:
             _error(str(error))
             failed += 1

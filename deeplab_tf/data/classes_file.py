@@ -4,13 +4,10 @@ import dataclasses
 import json
 import os
 
+from deeplab_tf.data.label_space import IGNORE_LABEL, MAX_CLASSES, MAX_LABEL_VALUE, ignore_label_for
 from deeplab_tf.errors import DataError
 
 CLASSES_FILE = "classes.json"
-
-# Labels are uint8 through the pipeline and 255 is the ignore label there.
-MAX_CLASSES = 255
-IGNORE_LABEL = 255
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +21,7 @@ class FolderClasses:
             predicts names[1:].
         colors: (r, g, b) per name, or () when masks hold class ids only.
         ignore_label: the mask value left out of the loss: 0, or any value
-            in len(names)..255.
+            in len(names)..65535 (default 255, or 65535 with more than 255 names).
         ignore_color: the (r, g, b) of ignored pixels in colour masks (with
             `ignore_label` 0 it is colors[0]), or None.
     """
@@ -91,16 +88,17 @@ def read_classes(dataset_dir):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise DataError(f"{path}: \"names\" lists {', '.join(twice)} more than once")
 
-    ignore_label = meta.get("ignore_label", IGNORE_LABEL)
-    if isinstance(ignore_label, bool) or not isinstance(ignore_label, int) or not 0 <= ignore_label <= 255:
-        raise DataError(f"{path}: \"ignore_label\" must be an integer 0..255, got {ignore_label!r}")
+    ignore_label = meta.get("ignore_label", ignore_label_for(len(names)))
+    if isinstance(ignore_label, bool) or not isinstance(ignore_label, int) \
+            or not 0 <= ignore_label <= MAX_LABEL_VALUE:
+        raise DataError(f"{path}: \"ignore_label\" must be an integer 0..{MAX_LABEL_VALUE}, got {ignore_label!r}")
     num_classes = len(names) - 1 if ignore_label == 0 else len(names)
     if not 2 <= num_classes <= MAX_CLASSES:
         raise DataError(f"{path}: {num_classes} classes; a folder dataset has 2 to {MAX_CLASSES}"
                         + (" (with ignore_label 0, names[0] is the ignored value)" if ignore_label == 0 else ""))
     if 0 < ignore_label < len(names):
         raise DataError(f"{path}: \"ignore_label\" {ignore_label} is a class ({names[ignore_label]!r}); "
-                        f"use 0 (names[0] is then ignored) or a value from {len(names)} to 255")
+                        f"use 0 (names[0] is then ignored) or a value from {len(names)} to {MAX_LABEL_VALUE}")
 
     colors = meta.get("colors", [])
     if not isinstance(colors, list):

@@ -73,7 +73,8 @@ def write_tfrecords(name, dataset_dir, output_dir, num_shards, *, splits=None,
 
     VOC-layout and folder images keep their original bytes; labels become
     8-bit index PNGs of the classes (what the official readers decode with one
-    channel), with 255 for ignored pixels whatever the source stored.
+    channel), with 255 for ignored pixels whatever the source stored; above
+    255 classes, 16-bit gray PNGs with 65535 for ignored pixels (`label_space`).
     `val_fraction`: a folder dataset's split by name, as for `read_split`. Each split is
     validated first; its problems raise unless `skip_bad_examples`, which
     leaves the bad examples out and logs them.

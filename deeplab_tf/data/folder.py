@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from deeplab_tf.data import classes_file, image_io
+from deeplab_tf.data import image_io, label_space
 from deeplab_tf.errors import ConfigError, DataError
 
 IMAGE_DIR = "images"
@@ -185,16 +185,27 @@ def missing_file_problems(dataset_dir, example):
 
 
 def value_lookup(classes):
-    """int16 [256]: stored mask value → label (class k, or 255 for ignored); -1 for values that are neither."""
-    lookup = np.full(256, _BAD, np.int16)
+    """int32 [65536]: stored mask value → label (class k, or the ignore label); -1 for values that are neither.
+
+    The ignore label is `label_space.ignore_label_for` the number of classes:
+    255 up to 255 classes, else 65535.
+    """
+    lookup = np.full(label_space.MAX_LABEL_VALUE + 1, _BAD, np.int32)
     count = len(classes.class_names)
+    ignore = label_space.ignore_label_for(count)
     if classes.zero_is_ignore:
-        lookup[0] = classes_file.IGNORE_LABEL
+        lookup[0] = ignore
         lookup[1:count + 1] = np.arange(count)
     else:
         lookup[:count] = np.arange(count)
-        lookup[classes.ignore_label] = classes_file.IGNORE_LABEL
+        lookup[classes.ignore_label] = ignore
     return lookup
+
+
+def label_dtype(classes):
+    """The NumPy dtype of a folder dataset's labels: uint8 up to 255 classes, else uint16."""
+    count = len(classes.class_names)
+    return np.dtype(label_space.label_dtype(count, label_space.ignore_label_for(count)))
 
 
 def _voc_colour_hint(colour):
@@ -207,7 +218,7 @@ def _voc_colour_hint(colour):
 
 
 def _colour_values(rgb, classes):
-    """uint8 [H, W, 3] colours → stored values (the index of each colour in `colors`)."""
+    """uint8 [H, W, 3] colours → int32 stored values (the index of each colour in `colors`)."""
     if not classes.colors:
         raise MaskError(f"colour (RGB) mask, but {classes.path} lists no \"colors\" to map colours to "
                         "classes; add \"colors\" or save masks as palette or gray PNGs of class ids")
@@ -217,7 +228,7 @@ def _colour_values(rgb, classes):
         r, g, b = classes.ignore_color
         table[(r << 16) | (g << 8) | b] = classes.ignore_label
     known = np.array(sorted(table), np.int32)
-    values = np.array([table[k] for k in known], np.uint8)
+    values = np.array([table[k] for k in known], np.int32)
     position = np.clip(np.searchsorted(known, keys), 0, len(known) - 1)
     found = known[position] == keys
     if not found.all():
@@ -244,14 +255,18 @@ def _stored_values(picture, classes):
         return np.asarray(picture)[..., 0]
     if picture.mode.startswith("I"):
         values = np.asarray(picture).astype(np.int64)
-        if values.size and (values.max() > 255 or values.min() < 0):
-            raise MaskError(f"16-bit mask with values up to {int(values.max())}; labels are 0..255")
-        return values.astype(np.uint8)
+        if values.size and (values.max() > label_space.MAX_LABEL_VALUE or values.min() < 0):
+            raise MaskError(f"mask values {int(values.min())}..{int(values.max())}; "
+                            f"a 16-bit gray PNG holds 0..{label_space.MAX_LABEL_VALUE}")
+        return values
     raise MaskError(f"mask of mode {picture.mode}; a palette, gray or RGB PNG is expected")
 
 
 def mask_labels(data, classes, lookup=None):
-    """Mask PNG bytes → uint8 [H, W] labels (classes 0..n-1, ignored 255).
+    """Mask PNG bytes → [H, W] labels of `label_dtype(classes)` (classes 0..n-1, ignored 255 or 65535).
+
+    Masks are palette or 8-bit gray PNGs (up to 256 values), 16-bit gray
+    PNGs (any number of classes), or RGB with the colours of `colors`.
 
     Raises:
         MaskError: not a readable PNG, an unlisted colour (naming it and one
@@ -274,7 +289,7 @@ def mask_labels(data, classes, lookup=None):
         valid = (f"1..{len(classes.class_names)} (0 is ignored)" if classes.zero_is_ignore
                  else f"0..{len(classes.class_names) - 1} or the ignore label {classes.ignore_label}")
         raise MaskError(f"mask values {shown} are not classes: expected {valid}{_gray_hint(bad)}")
-    return labels.astype(np.uint8)
+    return labels.astype(label_dtype(classes))
 
 
 def _gray_hint(values):
@@ -324,7 +339,8 @@ def read_examples(examples, info, classes, *, shuffle_files=False, seed=None):
 
     def load(name, image_file, mask_file):
         image = image_io.decode_image(tf.io.read_file(image_file))
-        label = tf.numpy_function(labels_of, [tf.io.read_file(mask_file), mask_file], tf.uint8, stateful=False)
+        label = tf.numpy_function(labels_of, [tf.io.read_file(mask_file), mask_file], info.label_dtype,
+                                  stateful=False)
         label.set_shape([None, None])
         return image_io.checked_example(image, label, name, info.num_classes, info.ignore_label, where=mask_file)
 

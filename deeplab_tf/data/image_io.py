@@ -69,13 +69,28 @@ def decode_image(encoded):
     return image
 
 
-def decode_label(encoded):
-    """Label PNG bytes → uint8 [H, W] class indices.
+def decode_label(encoded, dtype=tf.uint8):
+    """Label PNG bytes → [H, W] class indices of `dtype` (uint8, or uint16 above 255 classes).
 
     Accepts index PNGs (8-bit grayscale, as in `SegmentationClassAug/` and the
     official TFRecords) and VOC palette PNGs, which TensorFlow expands to
-    colours that are mapped back through the VOC palette.
+    colours that are mapped back through the VOC palette. With `dtype`
+    uint16, 16-bit gray PNGs too (told apart by the bit depth in the header).
     """
+    if tf.as_dtype(dtype) == tf.uint8:
+        return _decode_8_bit_label(encoded)
+    # IHDR's bit depth is byte 24 of a PNG; decode_png(dtype=uint16) would scale 8-bit values by 257.
+    sixteen_bit = tf.equal(tf.strings.substr(encoded, 24, 1), b"\x10")
+    label = tf.cond(
+        sixteen_bit,
+        lambda: tf.io.decode_png(encoded, channels=1, dtype=tf.uint16)[..., 0],
+        lambda: tf.cast(_decode_8_bit_label(encoded), tf.uint16),
+    )
+    label.set_shape([None, None])
+    return label
+
+
+def _decode_8_bit_label(encoded):
     decoded = tf.io.decode_png(encoded, channels=0)
     channels = tf.shape(decoded)[2]
     label = tf.cond(
@@ -88,22 +103,25 @@ def decode_label(encoded):
 
 
 def shift_zero_ignore(label):
-    """Stored labels with 0 ignored and class k as k + 1 → class k as k, ignored as 255.
+    """Stored labels with 0 ignored and class k as k + 1 → class k as k, ignored as the type's maximum.
 
-    uint8 arithmetic wraps, so 0 - 1 is 255 (TensorFlow and NumPy alike).
+    Unsigned arithmetic wraps, so 0 - 1 is 255 in uint8 and 65535 in uint16
+    (TensorFlow and NumPy alike): the ignore label of `label_space`.
     """
     return label - 1
 
 
-def decode_example(image_bytes, label_bytes, filename, num_classes, ignore_label, zero_is_ignore=False):
+def decode_example(image_bytes, label_bytes, filename, num_classes, ignore_label, zero_is_ignore=False,
+                   label_dtype=tf.uint8):
     """Decodes one (image, label) pair, failing loudly on a pair that cannot be used.
 
     The checks cost one comparison per pixel; a failure names the file and is
     raised when the element is read (run `validate_split` first to catch all).
     With `zero_is_ignore` the stored labels are shifted (`shift_zero_ignore`).
+    `label_dtype`: `DatasetInfo.label_dtype`.
     """
     image = decode_image(image_bytes)
-    label = decode_label(label_bytes)
+    label = decode_label(label_bytes, label_dtype)
     if zero_is_ignore:
         label = shift_zero_ignore(label)
     return checked_example(image, label, filename, num_classes, ignore_label)
@@ -144,9 +162,17 @@ def image_format(data):
 
 
 def encode_index_png(label):
-    """uint8 [H, W] indices → an 8-bit grayscale PNG (the official TFRecord label format)."""
+    """[H, W] indices → a grayscale PNG: 8-bit (the official TFRecord label format), 16-bit for uint16 labels.
+
+    Labels of more than 255 classes are uint16 (`label_space`); other integer
+    types must hold 0..255.
+    """
+    label = np.asarray(label)
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(label, np.uint8), mode="L").save(buffer, format="PNG")
+    if label.dtype == np.uint16:
+        Image.fromarray(label).save(buffer, format="PNG")  # mode I;16
+    else:
+        Image.fromarray(np.asarray(label, np.uint8), mode="L").save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -4,10 +4,9 @@ import dataclasses
 import json
 import os
 
-from deeplab_tf.data import classes_file
+from deeplab_tf.data import classes_file, label_space
+from deeplab_tf.data.label_space import IGNORE_LABEL
 from deeplab_tf.errors import ConfigError, DataError
-
-IGNORE_LABEL = 255
 
 # The ImageNet mean pixel (RGB) that DeepLab pads images with, so padding is zero
 # after the model subtracts it.
@@ -69,7 +68,8 @@ class DatasetInfo:
     Args:
         name: the `--dataset` name it was read as.
         num_classes: number of classes the model predicts (labels 0..num_classes-1).
-        ignore_label: the label of pixels left out of the loss and the metrics.
+        ignore_label: the label of pixels left out of the loss and the metrics
+            (255; 65535 above 255 classes, see `label_space`).
         class_names: one name per class, in label order.
         zero_is_ignore: the files store the ignore label as 0 and class k as
             k + 1 (official ADE20K TFRecords, folder datasets with
@@ -102,6 +102,11 @@ class DatasetInfo:
                 "num_classes",
                 f"{self.num_classes} classes but {len(self.class_names)} class names",
             )
+
+    @property
+    def label_dtype(self):
+        """"uint8" or "uint16": the type the readers hand labels on in (`label_space.label_dtype`)."""
+        return label_space.label_dtype(self.num_classes, self.ignore_label)
 
 
 def check_dataset_name(name):
@@ -150,15 +155,21 @@ def _info_from_metadata(name, meta, path):
     the official converters write them; the model predicts the others.
     """
     num_classes = int(meta["num_classes"])
-    ignore_label = int(meta.get("ignore_label", IGNORE_LABEL))
+    ignore_label = int(meta.get("ignore_label", label_space.ignore_label_for(num_classes)))
     names = tuple(meta.get("class_names", ()))
     palette = tuple(tuple(colour) for colour in meta.get("palette", ()))
     if ignore_label != 0:
+        if not num_classes <= ignore_label <= label_space.MAX_LABEL_VALUE:
+            raise DataError(f"{path}: \"ignore_label\" {ignore_label} collides with the {num_classes} classes; "
+                            f"use 0 (stored 0 is then ignored) or a value from {num_classes} to "
+                            f"{label_space.MAX_LABEL_VALUE}")
         return DatasetInfo(name, num_classes, ignore_label, names, palette=palette)
     if (names and len(names) != num_classes) or (palette and len(palette) != num_classes):
         raise DataError(f"{path}: {num_classes} classes (0 included) but {len(names)} class names "
                         f"and {len(palette)} palette colours")
-    return DatasetInfo(name, num_classes - 1, IGNORE_LABEL, names[1:], zero_is_ignore=True, palette=palette[1:])
+    # Stored 0 - 1 wraps to the label type's maximum: 255, or 65535 (`image_io.shift_zero_ignore`).
+    return DatasetInfo(name, num_classes - 1, label_space.ignore_label_for(num_classes - 1), names[1:],
+                       zero_is_ignore=True, palette=palette[1:])
 
 
 def dataset_info(name, dataset_dir, num_classes=None):
@@ -179,7 +190,8 @@ def dataset_info(name, dataset_dir, num_classes=None):
     check_dataset_name(name)
     if name == "folder":
         classes = classes_file.read_classes(dataset_dir)
-        info = DatasetInfo(name, len(classes.class_names), IGNORE_LABEL, classes.class_names,
+        count = len(classes.class_names)
+        info = DatasetInfo(name, count, label_space.ignore_label_for(count), classes.class_names,
                            classes.zero_is_ignore, classes.class_colors)
     elif name in _FIXED:
         info = DatasetInfo(name, len(_FIXED[name]), IGNORE_LABEL, _FIXED[name])
@@ -197,7 +209,7 @@ def dataset_info(name, dataset_dir, num_classes=None):
                     "num_classes",
                     f"required for dataset {name!r} (no {METADATA_FILE} in {dataset_dir})",
                 )
-            info = DatasetInfo(name, int(num_classes))
+            info = DatasetInfo(name, int(num_classes), label_space.ignore_label_for(int(num_classes)))
         else:
             info = _info_from_metadata(name, meta, os.path.join(dataset_dir, METADATA_FILE))
     if num_classes is not None and int(num_classes) != info.num_classes:
@@ -205,10 +217,12 @@ def dataset_info(name, dataset_dir, num_classes=None):
             "num_classes",
             f"{num_classes} given but dataset {name!r} has {info.num_classes} classes",
         )
-    if not 1 <= info.num_classes <= 255 or info.ignore_label < info.num_classes:
+    if not 1 <= info.num_classes <= label_space.MAX_CLASSES or not (
+            info.num_classes <= info.ignore_label <= label_space.MAX_LABEL_VALUE):
         raise ConfigError(
             "num_classes",
-            f"{info.num_classes} classes with ignore label {info.ignore_label}: "
-            "labels are stored as uint8 and the ignore label must lie above the classes",
+            f"{info.num_classes} classes with ignore label {info.ignore_label}: a dataset has 1 to "
+            f"{label_space.MAX_CLASSES} classes and an ignore label from num_classes to "
+            f"{label_space.MAX_LABEL_VALUE} (0 in dataset.json or classes.json: 0 is ignored)",
         )
     return info

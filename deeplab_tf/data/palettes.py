@@ -1,7 +1,8 @@
 """Class colours of each dataset: VOC's, Cityscapes' and ADE20K's official palettes, a folder's own.
 
 A picture of labels (predictions, overlays, reports, TensorBoard) colours class
-k with `palette_for(info)[k]`; the ignore label 255 keeps VOC's cream.
+k with `palette_for(info)[k]`; the ignore label (255, or 65535 above 255
+classes) is VOC's cream.
 """
 
 import colorsys
@@ -9,6 +10,7 @@ import colorsys
 import numpy as np
 
 from deeplab_tf.data.image_io import voc_colormap
+from deeplab_tf.data.label_space import IGNORE_LABEL
 
 # The 19 Cityscapes train ids, in `CITYSCAPES_CLASS_NAMES` order (Cordts et al., CVPR 2016).
 CITYSCAPES_COLORS = (
@@ -44,13 +46,15 @@ def distinct_colors(count):
     """`count` colours far apart in hue, for a dataset that names none: golden-ratio hue steps.
 
     Class 0 is black (usually the background); lightness alternates so that
-    neighbouring hues also differ in brightness.
+    neighbouring hues also differ in brightness, and saturation in threes,
+    so all of `label_space.MAX_CLASSES` (1000) colours differ.
     """
     colours = [(0, 0, 0)]
     for index in range(1, count):
         hue = (index * 0.618033988749895) % 1.0
         lightness = (0.45, 0.6, 0.35)[index % 3]
-        r, g, b = colorsys.hls_to_rgb(hue, lightness, 0.9)
+        saturation = (0.9, 0.6)[index // 3 % 2]
+        r, g, b = colorsys.hls_to_rgb(hue, lightness, saturation)
         colours.append((round(255 * r), round(255 * g), round(255 * b)))
     return tuple(colours[:count])
 
@@ -70,15 +74,17 @@ def class_colors(info):
     return tuple(tuple(int(c) for c in colour) for colour in voc_colormap()[: info.num_classes])
 
 
-def palette_array(colors=None):
-    """uint8 [256, 3]: `colors` for labels 0..n-1, VOC's palette above (255, the ignore label: cream)."""
-    palette = voc_colormap().copy()
+def palette_array(colors=None, ignore_label=IGNORE_LABEL):
+    """uint8 [max(256, n, ignore_label + 1), 3]: `colors` for labels 0..n-1, VOC's palette above, the ignore label cream."""
+    colors = list(colors or ())
+    palette = np.zeros((max(256, len(colors), ignore_label + 1), 3), np.uint8)
+    palette[:256] = voc_colormap()
     if colors:
         palette[: len(colors)] = np.asarray(colors, np.uint8)
-        palette[255] = voc_colormap()[255]
+    palette[ignore_label] = voc_colormap()[255]
     return palette
 
 
 def palette_for(info):
-    """The uint8 [256, 3] palette pictures of `info`'s labels use."""
-    return palette_array(class_colors(info))
+    """The palette (`palette_array`) pictures of `info`'s labels use."""
+    return palette_array(class_colors(info), info.ignore_label)

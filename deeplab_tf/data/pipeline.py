@@ -20,7 +20,7 @@ def train_pipeline(examples, *, crop_size, batch_size, min_scale=0.5, max_scale=
     batches are the same on every run and whatever the parallelism.
 
     Args:
-        examples: a dataset of {"image": uint8 [H, W, 3], "label": uint8 [H, W], ...}
+        examples: a dataset of {"image": uint8 [H, W, 3], "label": uint8 or uint16 [H, W], ...}
             (from `read_split`; for large datasets use its `shuffle_files=True`,
             since the shuffle buffer here holds decoded images).
         crop_size: int or (height, width).

@@ -24,7 +24,8 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
     """One split as a `tf.data.Dataset` of {"image", "label", "filename"}.
 
     Elements: "image" uint8 [H, W, 3] RGB (grayscale and RGBA converted),
-    "label" uint8 [H, W] class indices with the ignore label kept, "filename"
+    "label" [H, W] class indices of `DatasetInfo.label_dtype` (uint8; uint16 above 255
+    classes) with the ignore label kept, "filename"
     the example id (a scalar string). Decoding runs in parallel; the order is
     the split's own (deterministic) unless `shuffle_files`.
 

@@ -45,7 +45,7 @@ def _int64(value):
 
 
 def make_example(filename, image_bytes, image_format, height, width, label_png_bytes):
-    """One `tf.train.Example` with the official keys (label: 8-bit index PNG)."""
+    """One `tf.train.Example` with the official keys (label: 8-bit index PNG, 16-bit above 255 classes)."""
     return tf.train.Example(
         features=tf.train.Features(
             feature={
@@ -232,6 +232,7 @@ def read_split(dataset_dir, split, info, *, exclude=(), shuffle_files=False, see
             info.num_classes,
             info.ignore_label,
             info.zero_is_ignore,
+            label_dtype=info.label_dtype,
         )
 
     return parsed.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -128,14 +128,13 @@ def _decoded_label(label_bytes, label_name, info, problems):
     if label_image.format != "PNG":
         problems.append(Problem(label_name, f"label is {label_image.format}; a PNG is expected"))
         return None
-    if label_image.mode not in ("L", "P", "RGB", "RGBA"):
-        problems.append(
-            Problem(label_name, f"label PNG of mode {label_image.mode}; "
-                                "an 8-bit index or VOC-palette PNG is expected")
-        )
+    wide = info.label_dtype == "uint16"
+    if label_image.mode not in ("L", "P", "RGB", "RGBA") + (("I;16", "I;16B", "I;16L", "I") if wide else ()):
+        expected = "an 8-bit index or VOC-palette PNG" + (" or a 16-bit gray PNG" if wide else "")
+        problems.append(Problem(label_name, f"label PNG of mode {label_image.mode}; {expected} is expected"))
         return None
     try:
-        label = image_io.decode_label(label_bytes).numpy()
+        label = image_io.decode_label(label_bytes, info.label_dtype).numpy()
     except tf.errors.OpError as error:
         problems.append(
             Problem(label_name, f"TensorFlow cannot decode this label ({_first_line(error)})")
@@ -161,7 +160,7 @@ def check_pair(image_bytes, label_bytes, image_name, label_name, info, decode_ma
     """Checks one example the way the readers will decode it.
 
     Args:
-        decode_mask: label bytes → uint8 labels, raising `folder.MaskError`;
+        decode_mask: label bytes → labels, raising `folder.MaskError`;
             default: the VOC-layout and TFRecord label decoding.
 
     Returns:
@@ -251,7 +250,7 @@ def _add(report, example_id, problems, notes, label):
     if problems:
         report.bad_examples.append(example_id)
     elif label is not None:
-        counts = np.bincount(label.ravel(), minlength=256)
+        counts = np.bincount(label.ravel(), minlength=report.info.ignore_label + 1)
         classes = counts[: report.info.num_classes]
         report.class_pixel_counts += classes
         present = classes > 0

@@ -18,9 +18,9 @@ class Sample:
 
     filename: str
     image: np.ndarray  # uint8 [H, W, 3]
-    label: np.ndarray  # uint8 [H, W], ignore label kept
-    prediction: np.ndarray  # uint8 [H, W]
-    crf_prediction: np.ndarray = None  # uint8 [H, W], with the CRF
+    label: np.ndarray  # int32 [H, W], ignore label kept
+    prediction: np.ndarray  # int32 [H, W]
+    crf_prediction: np.ndarray = None  # int32 [H, W], with the CRF
 
 
 @dataclasses.dataclass
@@ -114,9 +114,9 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
             samples.append(Sample(
                 filename,
                 _uint8(example["image"][0, :height, :width]),
-                label[0, :height, :width].numpy().astype(np.uint8),
-                prediction.astype(np.uint8),
-                None if crf_prediction is None else crf_prediction.astype(np.uint8),
+                label[0, :height, :width].numpy(),
+                prediction,
+                crf_prediction,
             ))
         done += 1
         if progress is not None:

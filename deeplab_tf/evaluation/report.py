@@ -34,7 +34,7 @@ def write_report(report_dir, *, title, class_names, metrics, crf_metrics=None, c
             "settings" entry) pairs, e.g. every `eval/metrics*.json`.
         settings: {name: value} of how this evaluation ran.
         log_dir: a folder of TensorBoard event files to plot the training curves of.
-        palette: uint8 [256, 3] class colours of the samples (default VOC's).
+        palette: uint8 [N, 3] class colours of the samples (default VOC's).
 
     Returns:
         The path of the HTML page.

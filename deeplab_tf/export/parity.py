@@ -95,11 +95,15 @@ def fit_to_size(image, label, input_size, ignore_label=IGNORE_LABEL, name=""):
     return Example(canvas, label_canvas, (h, w), name)
 
 
-def dataset_examples(name, dataset_dir, split, input_size, count, num_classes=None):
-    """Up to `count` examples of a dataset split (in the split's order), fitted to `input_size`."""
+def dataset_examples(name, dataset_dir, split, input_size, count, num_classes=None, val_fraction=None):
+    """Up to `count` examples of a dataset split (in the split's order), fitted to `input_size`.
+
+    `val_fraction`: a folder dataset's split by name, as the model was trained with.
+    """
     info = dataset_info(name, dataset_dir, num_classes)
     examples = []
-    for example in read_split(name, dataset_dir, split, num_classes=num_classes).take(count):
+    split_examples = read_split(name, dataset_dir, split, num_classes=num_classes, val_fraction=val_fraction)
+    for example in split_examples.take(count):
         examples.append(
             fit_to_size(
                 example["image"].numpy(),

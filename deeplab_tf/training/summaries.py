@@ -57,7 +57,7 @@ class Summaries:
         Args:
             images: uint8 [N, H, W, 3] (or a list of differently sized ones).
             labels, predictions: int [N, H, W] (or lists).
-            palette: uint8 [256, 3] class colours (default VOC's).
+            palette: uint8 [N, 3] class colours (`palettes.palette_array`) (default VOC's).
         """
         panels = []
         for image, label, prediction in zip(images, labels, predictions):

@@ -216,7 +216,7 @@ def test_an_empty_split_is_an_error_naming_it(tmp_path):
 
 @pytest.mark.parametrize("classes, message", [
     ({"names": ["a", "b", "c"], "colors": [[0, 0, 0], [1, 1, 1]]}, "3 names but 2 colors"),
-    ({"names": ["a"]}, "1 classes; a folder dataset has 2 to 255"),
+    ({"names": ["a"]}, "1 classes; a folder dataset has 2 to 1000"),
     ({"names": ["a", "b"], "ignore_label": 1}, "\"ignore_label\" 1 is a class"),
     ({"names": ["a", "b"], "colors": [[0, 0, 0], [0, 0, 300]]}, r"colors\[1\] must be \[r, g, b\]"),
     ({"names": ["a", "a"]}, "lists a more than once"),

@@ -88,3 +88,32 @@ def test_convert_bad_input_is_one_line(tmp_path, bare_saved_model):
     _one_line_error(_run("convert_tflite", f"--saved_model_dir={bare_saved_model}", out, "--quantization=int8"),
                     "convert_tflite", "--dataset: int8")
     assert not os.path.exists(f"{tmp_path}/m.tflite")
+
+
+def test_convert_calibrates_and_checks_on_the_recorded_val_fraction(tmp_path):
+    # A folder dataset split by name: with the recorded val_fraction 0.5, val holds 4 of 8 images (default 0.1: 1).
+    from PIL import Image
+
+    from deeplab_tf.export import export_saved_model
+    from tests.export.conftest import tiny_segmenter
+
+    root = tmp_path / "my_data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    (root / "classes.json").write_text(json.dumps({"names": ["bg", "a", "b"]}))
+    rng = np.random.default_rng(0)
+    for index in range(8):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / "images" / f"i{index}.png")
+        Image.fromarray(rng.integers(0, 3, (32, 32), dtype=np.uint8), mode="L").save(root / "masks" / f"i{index}.png")
+    saved_model = str(tmp_path / "saved_model")
+    export_saved_model(tiny_segmenter(3), saved_model,
+                       info={"dataset": {"name": "folder", "dataset_dir": str(root), "val_fraction": 0.5}})
+    report = str(tmp_path / "report.json")
+    result = _run("convert_tflite", f"--saved_model_dir={saved_model}", f"--output={tmp_path}/m.tflite",
+                  "--quantization=int8", "--input_size=32", "--calibration_split=val",
+                  f"--parity_report={report}", "--min_agreement=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(report) as file:
+        parity = json.load(file)
+    assert parity["calibration"] == "folder:val, 4 images"
+    assert parity["images"] == "folder:val" and parity["num_images"] == 4

@@ -1,5 +1,6 @@
 """README "Train on your own data", end to end: validate → train → evaluate + predict on a folder dataset."""
 
+import io
 import json
 import os
 
@@ -80,3 +81,60 @@ def test_validate_train_evaluate_predict(my_data, tmp_path):
     with Image.open(os.path.join(out, "photo_00.png")) as labels:
         assert labels.mode == "P" and labels.size == (64, 64)
         assert np.asarray(labels.getpalette()[:9]).reshape(3, 3).tolist() == COLORS
+
+
+def test_a_300_class_set_trains_a_step_evaluates_and_predicts(tmp_path):
+    """16-bit gray masks, 5 of 300 classes present, ignore 65535: in process (the tools' steps, without 3 starts)."""
+    from deeplab_tf import ModelConfig, model_dir as model_dir_lib, visualize
+    from deeplab_tf.data import dataset_info, eval_pipeline, label_space, palettes, read_split
+    from deeplab_tf.evaluation import evaluate, metrics_document
+    from deeplab_tf.evaluation.report import write_report
+    from deeplab_tf.inference import Predictor
+    from deeplab_tf.training import TrainConfig, train
+
+    root = tmp_path / "wide"
+    os.makedirs(root / "images")
+    os.makedirs(root / "masks")
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        label = np.zeros((64, 64), np.uint16)
+        for value in (7, 255, 256, 299):
+            y, x = rng.integers(0, 48, 2)
+            label[y:y + 16, x:x + 16] = value
+        label[:2] = 65535
+        Image.fromarray(label).save(root / "masks" / f"im{index}.png")
+        image = np.clip(np.stack([label % 256, label // 3 % 256, label % 7 * 30], -1) + rng.normal(0, 10, (64, 64, 3)),
+                        0, 255).astype(np.uint8)
+        Image.fromarray(image).save(root / "images" / f"im{index}.png")
+    (root / "classes.json").write_text(json.dumps({"names": [f"c{k}" for k in range(300)], "ignore_label": 65535}))
+    (root / "train.txt").write_text("im0\nim1\nim2\n")
+    (root / "val.txt").write_text("im3\n")
+
+    model_dir = str(tmp_path / "run")
+    config = ModelConfig(backbone="resnet18", multi_grid=(1, 2), num_classes=300, aspp_filters=16)
+    train(model_dir, config, TrainConfig(
+        dataset="folder", dataset_dir=str(root), train_split="train", crop_size=(64, 64), batch_size=2,
+        train_steps=1, image_summary_steps=1, steps_per_loop=1, seed=1, optimizer="adam"))
+    record = model_dir_lib.read_model_dir_json(model_dir)
+    assert record["dataset"]["ignore_label"] == 65535 and len(record["dataset"]["palette"]) == 300
+    assert os.listdir(os.path.join(model_dir, "train"))  # the overlays and scalars were written
+
+    info = dataset_info("folder", str(root))
+    model = model_dir_lib.load_model(model_dir, fold_batch_norm=True)
+    examples = eval_pipeline(read_split("folder", str(root), "val"), ignore_label=info.ignore_label)
+    result = evaluate(Predictor(model), examples, 300, ignore_label=info.ignore_label, num_samples=1)
+    assert result.num_images == 1 and result.confusion.shape == (300, 300)
+    assert result.confusion.sum() == 64 * 62  # the two ignored rows are left out
+    assert result.confusion[[7, 255, 256, 299]].sum() > 0 and result.confusion[[1, 100, 298]].sum() == 0
+    report = write_report(str(tmp_path / "report"), title="wide", class_names=info.class_names,
+                          metrics=metrics_document(result, info.class_names, {}), confusion=result.confusion,
+                          samples=result.samples, palette=palettes.palette_for(info))
+    assert os.path.isfile(report)
+
+    # tools.predict's labels: argmax as uint16, written as a 16-bit gray PNG.
+    image = np.asarray(Image.open(root / "images" / "im3.png"))
+    probabilities = Predictor(model)(image).numpy()
+    labels = np.argmax(probabilities, -1).astype(label_space.prediction_dtype(probabilities.shape[-1]))
+    with Image.open(io.BytesIO(visualize.label_png(labels, palettes.palette_for(info)))) as written:
+        assert written.mode == "I;16" and written.size == (64, 64)
+        np.testing.assert_array_equal(np.asarray(written), np.argmax(probabilities, -1))
