@@ -6,6 +6,8 @@ of n to examples (or shard files) i, i + n, i + 2n, ... of the split's list, so
 the shares are disjoint, cover the split, and each pipeline decodes its own only.
 """
 
+from absl import logging
+
 from deeplab_tf.errors import DataError
 
 
@@ -16,10 +18,14 @@ def pipelines(input_context):
     return input_context.num_input_pipelines, input_context.input_pipeline_id
 
 
-def share(items, input_context):
-    """This pipeline's items of `items`: every n-th, from its index."""
+def share(items, input_context, what="examples"):
+    """This pipeline's items of `items`: every n-th, from its index (logged when there are several pipelines)."""
     count, index = pipelines(input_context)
-    return list(items)[index::count]
+    items = list(items)
+    mine = items[index::count]
+    if count > 1:
+        logging.info("input pipeline %d of %d reads %d of the %d %s", index, count, len(mine), len(items), what)
+    return mine
 
 
 def check_enough(num_examples, input_context, where, split):

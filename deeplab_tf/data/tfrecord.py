@@ -164,7 +164,7 @@ def _records_of_share(shards, split, dataset_dir, input_context, shuffle_files, 
     """
     count, index = sharding.pipelines(input_context)
     by_file = len(shards) >= count
-    files = sharding.share(shards, input_context) if by_file else shards
+    files = sharding.share(shards, input_context, "shard files") if by_file else shards
     if count > 1:
         _check_share(files, by_file, f"{os.path.join(dataset_dir, split)}-*-of-*", split, input_context)
     dataset = tf.data.Dataset.from_tensor_slices(files)

@@ -193,7 +193,7 @@ def test_two_workers_on_localhost_complete_a_few_steps(dataset_dir, tmp_path):
     workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
     command = _command("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={model_dir}",
                        *TINY, *V2, "--train_steps=3", "--checkpoint_steps=2", "--strategy=multi_worker",
-                       "--eval_steps=2")
+                       "--eval_steps=2", "--verbosity=0")  # INFO: the input pipelines' shares
     processes = []
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
@@ -210,6 +210,9 @@ def test_two_workers_on_localhost_complete_a_few_steps(dataset_dir, tmp_path):
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output
         assert "2 replicas" in output and "finished at step 3" in output
+    # Each worker's input pipeline decodes its own half of the 12 training images, and only that.
+    for index, output in enumerate(outputs):
+        assert f"input pipeline {index} of 2 reads 6 of the 12 examples" in output, output
     assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-3")
     assert not [name for name in os.listdir(model_dir) if "scratch" in name]  # the worker's copies are gone
     # Only the chief evaluated (steps 2 and 3); the other worker waited for it and heard its result.
