@@ -121,7 +121,8 @@ def check_shared_model_dir(cluster, model_dir, checkpoint_dir):
             if missing is None or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
-            os.listdir(model_dir) if os.path.isdir(model_dir) else None  # a fresh listing, past stale caches
+            if os.path.isdir(model_dir):
+                os.listdir(model_dir)  # a fresh listing, past a network filesystem's stale cache
     blind = cluster.which_workers(missing is not None)
     if blind:
         names = ", ".join(f"worker {i} ({cluster.addresses[i]})" for i in blind)

@@ -85,6 +85,8 @@ class Trainer:
     Raises (from `run`):
         ConfigError, DataError, InputError: bad settings or data, before training.
         NonFiniteLossError: the loss diverged.
+        PreemptedError: SIGTERM (on any worker); every worker saved the current step and stopped.
+        PeerLostError: under `MultiWorkerMirroredStrategy`, a worker died or stopped answering.
     """
 
     def __init__(self, model_dir, model_config, train_config, *, strategy=None, callbacks=None):
@@ -374,8 +376,8 @@ class Trainer:
             evaluator = _Evaluations(self, best_keeper, summaries, best, run_facts)
             try:
                 with cluster_lib.TerminationWatcher() as termination:
-                    result, stopped = self._loop(iterator, keeper, summaries, overlay_examples, start_step, evaluator,
-                                        termination)
+                    result, stopped = self._loop(iterator, keeper, summaries, overlay_examples, start_step,
+                                                 evaluator, termination)
             finally:
                 summaries.flush()
         finally:
@@ -601,11 +603,13 @@ def _make_functions(strategy, model, step, replica_step, moving_averages, num_cl
     def reduce(value):
         return strategy.reduce("sum", value, axis=None)
 
+    def count_asking(stop_requested):
+        return tf.distribute.get_replica_context().all_reduce("sum", tf.cast(stop_requested, tf.float32))
+
     @tf.function
     def train_loop(iterator, num_steps, stop_requested):
         # Whether any worker asks to stop (SIGTERM): then no step runs, on every worker alike.
-        asking = strategy.run(lambda: tf.distribute.get_replica_context().all_reduce(
-            "sum", tf.cast(stop_requested, tf.float32)))
+        asking = strategy.run(count_asking, args=(stop_requested,))
         stop = strategy.experimental_local_results(asking)[0] > 0
         num_steps = tf.where(stop, tf.constant(0, tf.int64), num_steps)
         loss_sum = tf.constant(0.0)
