@@ -1,7 +1,7 @@
 """tools.train when the cluster misbehaves: unshared model directories, SIGTERM (preemption), a worker killed.
 
-Subprocesses on 127.0.0.1, as test_train.py runs them; each waits for the
-progress line it needs rather than for a fixed time.
+Workers are subprocesses on 127.0.0.1, as test_train.py runs them; each test
+waits for the progress line it needs rather than for a fixed time.
 """
 
 import json
@@ -15,7 +15,8 @@ import time
 import pytest
 import tensorflow as tf
 
-from deeplab_tf.training import cluster
+import deeplab_tf
+from deeplab_tf.training import Callbacks, PreemptedError, TrainConfig, cluster, train
 from tests.tool_runner import REPO, tool_command, tool_env
 from tests.tools.test_train import STEP_LINE, TINY, V2, _free_port
 
@@ -127,32 +128,46 @@ def test_workers_with_their_own_model_dir_stop_before_the_first_step_naming_who_
     assert _latest_step(str(tmp_path / "a")) is None
 
 
-def test_sigterm_saves_the_current_step_and_the_same_command_resumes_after_it(dataset_dir, tmp_path):
-    model_dir = str(tmp_path / "run")
-    flags = _flags(dataset_dir, model_dir, "--train_steps=50", "--checkpoint_steps=1000")
-    first = _Run(flags)
-    try:
-        first.wait_for(r"^step\s+1/50")
-        first.process.send_signal(signal.SIGTERM)
-        assert first.finish() == EXIT_PREEMPTED, first.output()
-    finally:
-        first.kill()
-    saved = _latest_step(model_dir)
-    assert saved is not None and saved >= 1 and saved == first.steps()[-1], first.output()
-    assert first.stdout[-1].startswith(f"train: stopped on SIGTERM; saved step {saved} "), first.output()
-    assert not os.path.exists(os.path.join(model_dir, "model.keras"))  # stopped, not finished
+class _SigtermAt(Callbacks):
+    """Sends this process SIGTERM when the trainer reports step `at` (or its first step, with None)."""
 
-    # The same command: it resumes at the step saved, loses none, and stops again on SIGTERM.
-    second = _Run(flags)
-    try:
-        second.wait_for(r"^step\s+\d+/50")
-        second.process.send_signal(signal.SIGTERM)
-        assert second.finish() == EXIT_PREEMPTED, second.output()
-    finally:
-        second.kill()
-    assert f"resuming from step {saved} " in "\n".join(second.stdout) + " ", second.output()
-    assert second.steps()[0] == saved + 1, second.output()
-    assert _latest_step(model_dir) == second.steps()[-1] > saved
+    def __init__(self, at=None):
+        self.at, self.steps, self.resumed = at, [], None
+
+    def on_resume(self, step, checkpoint):
+        self.resumed = step
+
+    def on_progress(self, progress):
+        self.steps.append(progress.step)
+        if progress.step == (self.at if self.at is not None else self.steps[0]):
+            signal.raise_signal(signal.SIGTERM)
+
+
+def test_sigterm_in_one_process_saves_the_current_step_and_a_rerun_resumes_after_it(dataset_dir, tmp_path):
+    # In process, to spare two tool start-ups; the tool's exit status is the two-worker test's.
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers need the main thread")  # SIGTERM would end this test process
+    model = deeplab_tf.ModelConfig(variant="v2", backbone="resnet18", output_stride=8, multi_grid=(1, 1),
+                                   num_classes=6)
+    config = TrainConfig(dataset="synthetic", dataset_dir=dataset_dir, train_split="train", crop_size=(64, 64),
+                         batch_size=4, train_steps=50, checkpoint_steps=1000, summary_steps=1000,
+                         image_summary_steps=0, steps_per_loop=1, seed=5, validate_dataset=False)
+    model_dir = str(tmp_path / "run")
+    handler = signal.getsignal(signal.SIGTERM)
+
+    first = _SigtermAt(2)
+    with pytest.raises(PreemptedError) as stopped:
+        train(model_dir, model, config, callbacks=first)
+    assert first.steps == [1, 2] and stopped.value.step == 2
+    assert stopped.value.checkpoint == os.path.join(model_dir, "checkpoints", "ckpt-2") and _latest_step(model_dir) == 2
+    assert not os.path.exists(os.path.join(model_dir, "model.keras"))  # stopped, not finished
+    assert signal.getsignal(signal.SIGTERM) is handler  # put back
+
+    second = _SigtermAt()
+    with pytest.raises(PreemptedError) as stopped_again:
+        train(model_dir, model, config, callbacks=second)
+    assert second.resumed == 2 and second.steps == [3], second.steps  # no step lost, none repeated
+    assert stopped_again.value.step == 3 and _latest_step(model_dir) == 3
 
 
 def test_two_workers_sigterm_on_one_stops_both_then_a_lost_worker_stops_the_other_and_all_resume(
