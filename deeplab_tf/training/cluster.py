@@ -129,8 +129,8 @@ def check_shared_model_dir(cluster, model_dir, checkpoint_dir):
         what = missing or f"the chief's {TOKEN_FILE} there"
         raise ConfigError(
             "model_dir",
-            f"{model_dir} must be one directory every worker shares (a network filesystem or "
-            f"bucket): {names} could not see {what}",
+            f"{model_dir} must be one directory every worker shares (a network filesystem all "
+            f"mount): {names} could not see {what}",
         )
     return checkpoint
 

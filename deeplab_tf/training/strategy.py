@@ -78,6 +78,8 @@ def make_strategy(name="auto", cpu_logical_devices=0, tpu=None, peer_timeout=0):
     """
     if name not in STRATEGIES:
         raise ConfigError("strategy", f"got {name!r}; allowed values: {', '.join(STRATEGIES)}")
+    if peer_timeout < 0:
+        raise ConfigError("peer_timeout", f"must be >= 0 seconds, got {peer_timeout}")
     configure_cpu_devices(cpu_logical_devices)
     cluster = tf_config()
     if name == "auto":
@@ -124,10 +126,8 @@ def configure_peer_timeout(cluster, seconds):
     has no public call for this, so this one uses its eager context.
 
     Raises:
-        ConfigError: (field `peer_timeout`) a negative value, or a TensorFlow without this call.
+        ConfigError: (field `peer_timeout`) a TensorFlow without this call.
     """
-    if seconds < 0:
-        raise ConfigError("peer_timeout", f"must be >= 0 seconds, got {seconds}")
     try:
         from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
         from tensorflow.python.eager import context

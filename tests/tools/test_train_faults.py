@@ -16,7 +16,8 @@ import pytest
 import tensorflow as tf
 
 import deeplab_tf
-from deeplab_tf.training import Callbacks, PreemptedError, TrainConfig, cluster, train
+from deeplab_tf.errors import ConfigError
+from deeplab_tf.training import Callbacks, PreemptedError, TrainConfig, cluster, make_strategy, train
 from tests.tool_runner import REPO, tool_command, tool_env
 from tests.tools.test_train import STEP_LINE, TINY, V2, _free_port
 
@@ -228,6 +229,11 @@ def test_two_workers_sigterm_on_one_stops_both_then_a_lost_worker_stops_the_othe
         assert run.steps()[0] == saved + 1 and run.steps()[-1] == 6, run.output()
         assert run.stdout[-1] == "finished at step 6"
     assert _latest_step(model_dir) == 6 and os.path.isfile(os.path.join(model_dir, "model.keras"))
+
+
+def test_a_negative_peer_timeout_is_refused_before_any_strategy_is_made():
+    with pytest.raises(ConfigError, match="peer_timeout: must be >= 0 seconds, got -1"):
+        make_strategy("default", peer_timeout=-1)
 
 
 def test_peer_failure_reads_tensorflows_collective_errors_as_one_line():
