@@ -41,7 +41,7 @@ class Cluster:
 
     Args:
         strategy: the run's `tf.distribute.Strategy`.
-        chief: whether this process writes the run's files (`strategy.is_chief`).
+        chief: whether this process writes the run's files (`strategy.is_chief`, in this package).
     """
 
     def __init__(self, strategy, chief):
