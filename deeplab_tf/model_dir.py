@@ -6,6 +6,8 @@ A model directory holds:
                           (the trainer adds `optimizer`, `step`, ...), kept by a
                           `tf.train.CheckpointManager`
     train/, eval/         TensorBoard logs and evaluation outputs
+    .chief_token          multi-worker runs: a token the chief writes and every worker
+                          must read back before the first step (the directory is shared)
 """
 
 import json

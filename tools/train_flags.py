@@ -84,6 +84,8 @@ flags.DEFINE_enum("strategy", "auto", list(STRATEGIES), "auto, default (one devi
                   "--cpu_logical_devices), multi_worker (TF_CONFIG), tpu.")
 flags.DEFINE_integer("cpu_logical_devices", 0, "Split the CPU into this many devices (MirroredStrategy on a CPU).")
 flags.DEFINE_string("tpu", None, "TPU name or address (default: this TPU VM's).")
+flags.DEFINE_float("peer_timeout", 0, "Multi-worker: seconds a worker may miss its heartbeats before the others "
+                   "count it as lost and stop (exit status 3); 0: TensorFlow's default, 10 s.")
 
 FLAGS = flags.FLAGS
 

@@ -2,6 +2,7 @@
 
 from deeplab_tf.training.callbacks import Callbacks, Progress, TrainResult
 from deeplab_tf.training.checkpoints import CheckpointKeeper, resolve_checkpoint, restore_init_checkpoint
+from deeplab_tf.training.cluster import PeerLostError, PreemptedError
 from deeplab_tf.training.config import INIT_SCOPES, MIXED_PRECISION_POLICIES, OPTIMIZERS, TrainConfig
 from deeplab_tf.training.losses import (
     downsample_labels,
@@ -21,6 +22,8 @@ __all__ = [
     "MIXED_PRECISION_POLICIES",
     "MODEL_FILE",
     "OPTIMIZERS",
+    "PeerLostError",
+    "PreemptedError",
     "NonFiniteLossError",
     "PolyLearningRate",
     "Progress",

@@ -45,15 +45,12 @@ class CheckpointKeeper:
         """The newest complete checkpoint of the run (the chief's), or None."""
         return tf.train.latest_checkpoint(self.directory)
 
-    def restore_latest(self):
-        """Restores the newest checkpoint; returns its path, or None when there is none.
+    def restore(self, path):
+        """Restores checkpoint `path` (e.g. `latest`, or the one the chief chose for every worker); returns it.
 
         Raises:
             ConfigError: (field `model_dir`) the checkpoint does not fit what is being trained.
         """
-        path = self.latest
-        if path is None:
-            return None
         try:
             self.checkpoint.restore(path).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as error:

@@ -58,7 +58,7 @@ def _tpu_present(tpu):
                 or tf.config.list_physical_devices("TPU"))
 
 
-def make_strategy(name="auto", cpu_logical_devices=0, tpu=None):
+def make_strategy(name="auto", cpu_logical_devices=0, tpu=None, peer_timeout=0):
     """The strategy `name` names; call it first thing, before TensorFlow runs any op.
 
     Args:
@@ -69,12 +69,17 @@ def make_strategy(name="auto", cpu_logical_devices=0, tpu=None):
             (`MultiWorkerMirroredStrategy` from `TF_CONFIG`), "tpu".
         cpu_logical_devices: split the CPU into this many devices first.
         tpu: TPU name or address for `TPUClusterResolver` ("" for a TPU VM's own).
+        peer_timeout: multi-worker only: seconds without a heartbeat after which
+            a worker counts as lost and every other worker's collectives fail
+            (0: TensorFlow's own, 10 s); see `configure_peer_timeout`.
 
     Raises:
         ConfigError: (field "strategy") the strategy cannot run here.
     """
     if name not in STRATEGIES:
         raise ConfigError("strategy", f"got {name!r}; allowed values: {', '.join(STRATEGIES)}")
+    if peer_timeout < 0:
+        raise ConfigError("peer_timeout", f"must be >= 0 seconds, got {peer_timeout}")
     configure_cpu_devices(cpu_logical_devices)
     cluster = tf_config()
     if name == "auto":
@@ -96,6 +101,8 @@ def make_strategy(name="auto", cpu_logical_devices=0, tpu=None):
     if name == "multi_worker":
         if cluster is None:
             raise ConfigError("strategy", "multi_worker needs TF_CONFIG describing the cluster (see README)")
+        if peer_timeout:
+            configure_peer_timeout(cluster, peer_timeout)
         return tf.distribute.MultiWorkerMirroredStrategy()
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
@@ -104,6 +111,37 @@ def make_strategy(name="auto", cpu_logical_devices=0, tpu=None):
     except (ValueError, RuntimeError, tf.errors.OpError) as error:
         raise ConfigError("strategy", f"no TPU found ({str(error).splitlines()[0]})") from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+def configure_peer_timeout(cluster, seconds):
+    """Sets the coordination service's heartbeat timeout, before `MultiWorkerMirroredStrategy` is made.
+
+    The strategy starts TensorFlow's coordination service (led by the chief),
+    which every worker sends heartbeats to from a thread of its own, whatever
+    its Python code is doing (a long evaluation included). When a worker
+    misses them for `seconds`, the service fails every other worker's pending
+    and later collectives. The strategy configures the service with
+    TensorFlow's defaults unless one is configured already; this configures it
+    the same way (the same leader and jobs) with the timeout given. TensorFlow
+    has no public call for this, so this one uses its eager context.
+
+    Raises:
+        ConfigError: (field `peer_timeout`) a TensorFlow without this call.
+    """
+    try:
+        from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+        from tensorflow.python.eager import context
+    except ImportError as error:
+        raise ConfigError("peer_timeout", f"this TensorFlow cannot set it ({error})") from None
+    jobs = cluster["cluster"]
+    leader = "chief" if jobs.get("chief") else "worker"
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=f"/job:{leader}/replica:0/task:0",
+        heartbeat_timeout_in_ms=int(seconds * 1000),
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(jobs[job]))
+                          for job in ("chief", "worker") if jobs.get(job)],
+    )
 
 
 def is_chief(strategy):

@@ -32,10 +32,11 @@ from deeplab_tf.files import atomic_path
 from deeplab_tf.inference import InferenceSettings, Predictor
 from deeplab_tf.metrics import compute_metrics
 from deeplab_tf.models import build_model
-from deeplab_tf.training import checkpoints, strategy as strategy_lib
+from deeplab_tf.training import checkpoints, cluster as cluster_lib, strategy as strategy_lib
 from deeplab_tf.training.config import MEDIAN_FREQUENCY
 from deeplab_tf.training.best import BestKeeper, read_best
 from deeplab_tf.training.callbacks import Callbacks, Evaluation, Progress, TrainResult
+from deeplab_tf.training.cluster import PeerLostError, PreemptedError
 from deeplab_tf.training.schedules import PolyLearningRate
 from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer, unique_layers
 from deeplab_tf.training.summaries import Summaries
@@ -84,6 +85,8 @@ class Trainer:
     Raises (from `run`):
         ConfigError, DataError, InputError: bad settings or data, before training.
         NonFiniteLossError: the loss diverged.
+        PreemptedError: SIGTERM (on any worker); every worker saved the current step and stopped.
+        PeerLostError: under `MultiWorkerMirroredStrategy`, a worker died or stopped answering.
     """
 
     def __init__(self, model_dir, model_config, train_config, *, strategy=None, callbacks=None):
@@ -99,6 +102,9 @@ class Trainer:
         self.chief = strategy_lib.is_chief(self.strategy)
         self.is_tpu = isinstance(self.strategy, tf.distribute.TPUStrategy)
         self.multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        self.cluster = cluster_lib.Cluster(self.strategy, self.chief)
+        # The checkpoint the run resumes from, as the chief chose it for every worker (None: a fresh start).
+        self.resume_from = None
         # What `_build` makes: the dataset facts, the network and its training state,
         # the compiled functions, and what the evaluations during training use.
         self.info = None  # the dataset's DatasetInfo
@@ -106,8 +112,7 @@ class Trainer:
         self.jit_compile = None
         self.model = self.optimizer = self.step = self.schedule = None
         self.moving_averages = self.train_step = None
-        self.train_loop = self.average_moving_statistics = self.predict = self.barrier = None
-        self.share_from_chief = None
+        self.train_loop = self.average_moving_statistics = self.predict = None
         self.eval_predictor = self.eval_examples = None
 
     # === Set-up ===
@@ -132,9 +137,7 @@ class Trainer:
 
     def _check_model_dir(self):
         """A model directory holding another network's checkpoints must not be resumed into."""
-        if not os.path.isfile(os.path.join(self.model_dir, model_dir_lib.CONFIG_FILE)):
-            return
-        if model_dir_lib.latest_checkpoint(self.model_dir) is None:
+        if self.resume_from is None or not os.path.isfile(os.path.join(self.model_dir, model_dir_lib.CONFIG_FILE)):
             return
         saved = model_dir_lib.read_model_dir_json(self.model_dir).get("model", {})
         ours = self.model_config.to_dict()
@@ -152,7 +155,7 @@ class Trainer:
         config = self.config
         if config.skip_bad_examples or not config.validate_dataset:
             return None  # read_split validates (and skips) itself with skip_bad_examples
-        if model_dir_lib.latest_checkpoint(self.model_dir) is not None:
+        if self.resume_from is not None:
             return None  # checked when the run started
         report = data_lib.validate_split(
             config.dataset, config.dataset_dir, config.train_split, num_classes=self.model_config.num_classes,
@@ -184,7 +187,7 @@ class Trainer:
                 raise ConfigError("class_weights", f"{len(config.class_weights)} weights for {num_classes} "
                                   "classes; give one per class")
             return tuple(config.class_weights)
-        if model_dir_lib.latest_checkpoint(self.model_dir) is not None:
+        if self.resume_from is not None:
             recorded = model_dir_lib.read_model_dir_json(self.model_dir).get("train", {}).get("class_weights")
             if isinstance(recorded, list) and len(recorded) == num_classes:
                 return tuple(float(w) for w in recorded)
@@ -223,14 +226,13 @@ class Trainer:
                                ignore_label=info.ignore_label, num_replicas=self.num_replicas,
                                class_weights=self.class_weights)
         functions = _make_functions(self.strategy, model, step, train_step.make_replica_step(jit_compile),
-                                    moving_averages, self.model_config.num_classes, self.chief)
+                                    moving_averages, self.model_config.num_classes)
         evaluating = bool(config.eval_steps) and self.chief
 
         self.info, self.jit_compile = info, jit_compile
         self.model, self.optimizer, self.step, self.schedule = model, optimizer, step, schedule
         self.moving_averages, self.train_step = moving_averages, train_step
-        (self.train_loop, self.average_moving_statistics, self.predict, self.barrier,
-         self.share_from_chief) = functions
+        self.train_loop, self.average_moving_statistics, self.predict = functions
         # Single scale at the training stride, BN in inference mode; one trace serves every image size.
         self.eval_predictor = Predictor(model, InferenceSettings()) if evaluating else None
         self.eval_examples = self._eval_examples(info) if evaluating else None
@@ -303,13 +305,26 @@ class Trainer:
     # === The loop ===
 
     def run(self):
+        try:
+            return self._run()
+        except tf.errors.OpError as error:
+            reason = cluster_lib.peer_failure(error) if self.multi_worker else None
+            if reason is None:
+                raise
+            raise PeerLostError(reason, model_dir_lib.latest_checkpoint(self.model_dir)) from None
+
+    def _run(self):
         config = self.config
         self._check_settings()
+        # Every worker resumes from the checkpoint the chief chose (or none), after checking it sees it.
+        self.resume_from = cluster_lib.check_shared_model_dir(
+            self.cluster, self.model_dir, os.path.join(self.model_dir, model_dir_lib.CHECKPOINT_DIR))
         self._check_model_dir()
         report = self._validate_dataset()
         num_examples = report.num_examples if report is not None else None
         self.class_weights = self._resolve_class_weights(report)
         seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
+        seed = int(self.cluster.share_from_chief([seed])[0])  # the chief's draw, on every worker
 
         previous_policy = keras.config.dtype_policy()
         keras.config.set_dtype_policy(config.mixed_precision or "float32")
@@ -322,7 +337,7 @@ class Trainer:
             )
             best_keeper = BestKeeper(self.model_dir, chief=self.chief, worker_id=worker_id,
                                      model=self.model, step=self.step) if config.eval_steps else None
-            resumed = keeper.restore_latest()
+            resumed = keeper.restore(self.resume_from) if self.resume_from else None
             start_step = int(self.step.numpy())
             if resumed:
                 self.callbacks.on_resume(start_step, resumed)
@@ -357,20 +372,32 @@ class Trainer:
                 "train_steps": config.train_steps,
             })
             evaluator = _Evaluations(self, best_keeper, summaries, best, run_facts)
-            result = self._loop(iterator, keeper, summaries, overlay_examples, start_step, evaluator)
-            summaries.flush()
+            try:
+                with cluster_lib.TerminationWatcher() as termination:
+                    result, stopped = self._loop(iterator, keeper, summaries, overlay_examples, start_step,
+                                                 evaluator, termination)
+            finally:
+                summaries.flush()
         finally:
             keras.config.set_dtype_policy(previous_policy)
+        if stopped:
+            self.cluster.barrier()  # no worker leaves before the chief has written the checkpoint
+            raise PreemptedError(result.step, result.checkpoint if self.chief else None)
         result.model_path = self._save_keras_model(result.checkpoint) if self.chief else None
-        if self.multi_worker:
-            self.barrier()
+        self.cluster.barrier()
         self.callbacks.on_end(result)
         return result
 
-    def _loop(self, iterator, keeper, summaries, overlay_examples, start_step, evaluations):
+    def _loop(self, iterator, keeper, summaries, overlay_examples, start_step, evaluations, termination):
+        """Trains to `train_steps`, or until a SIGTERM (`termination`) on any worker, then saves.
+
+        Returns:
+            (`TrainResult`, whether it stopped early on SIGTERM).
+        """
         config = self.config
         step = start_step
-        last_saved = start_step if keeper.latest else None
+        last_saved = start_step if self.resume_from else None
+        stopped = False
         # The summary window: sums over every step since the last summary, so the
         # scalars written are means over the same steps and total = CE + decay.
         window_loss, window_cross_entropy, window_confusion, window_steps = 0.0, 0.0, None, 0
@@ -380,7 +407,10 @@ class Trainer:
         while step < config.train_steps:
             count = _steps_to_next_event(step, config)
             group_start = time.perf_counter()
-            out = self.train_loop(iterator, tf.constant(count, tf.int64))
+            out = self.train_loop(iterator, tf.constant(count, tf.int64), tf.constant(termination.requested))
+            if bool(out["stop"]):  # some worker got SIGTERM: all stop here, before the group's first step
+                stopped = True
+                break
             bad_step = int(out["bad_step"])
             if bad_step >= 0:
                 raise NonFiniteLossError(bad_step, keeper.latest)
@@ -430,7 +460,7 @@ class Trainer:
             if step % config.checkpoint_steps == 0 or step == config.train_steps:
                 self._save(keeper, step)
                 last_saved = step
-        if last_saved != step or keeper.latest is None:
+        if last_saved != step:
             self._save(keeper, step)
         latest, best = evaluations.latest, evaluations.best
         return TrainResult(
@@ -448,7 +478,7 @@ class Trainer:
             best_miou=best and best["miou"],
             best_step=best and best["step"],
             best_checkpoint=evaluations.best_checkpoint,
-        )
+        ), stopped
 
     def _save(self, keeper, step):
         if self.num_replicas > 1 and self.config.fine_tune_batch_norm:
@@ -510,7 +540,7 @@ class _Evaluations:
     Only the chief evaluates. Under `MultiWorkerMirroredStrategy` every worker
     reaches each evaluation at the same step (the schedule is the config's):
     all average the BN moving statistics (a collective), the chief evaluates
-    while the others wait in `share_from_chief` (a collective that completes
+    while the others wait in `Cluster.share_from_chief` (a collective that completes
     once the chief joins), which hands every worker the chief's mIoU and its
     decision whether it is the best; all then take part in saving `best/` or
     none does, so no worker waits on a collective another skipped, and the
@@ -544,8 +574,7 @@ class _Evaluations:
             miou, per_class_iou, num_images = metrics["miou"], metrics["per_class_iou"], metrics["num_images"]
             is_best = miou is not None and (self.best is None or miou > self.best["miou"])
         if trainer.multi_worker:
-            shared = trainer.share_from_chief(
-                tf.constant([np.nan if miou is None else miou, float(is_best)], tf.float32)).numpy()
+            shared = trainer.cluster.share_from_chief([np.nan if miou is None else miou, float(is_best)])
             if not trainer.chief:
                 miou = None if np.isnan(shared[0]) else float(shared[0])
                 is_best = bool(shared[1] > 0.5)
@@ -566,14 +595,21 @@ class _Evaluations:
         trainer.callbacks.on_evaluation(self.latest)
 
 
-def _make_functions(strategy, model, step, replica_step, moving_averages, num_classes, chief):
-    """The compiled functions of a run: (train_loop, average_moving_statistics, predict, barrier, share_from_chief)."""
+def _make_functions(strategy, model, step, replica_step, moving_averages, num_classes):
+    """The compiled functions of a run: (train_loop, average_moving_statistics, predict)."""
 
     def reduce(value):
         return strategy.reduce("sum", value, axis=None)
 
+    def count_asking(stop_requested):
+        return tf.distribute.get_replica_context().all_reduce("sum", tf.cast(stop_requested, tf.float32))
+
     @tf.function
-    def train_loop(iterator, num_steps):
+    def train_loop(iterator, num_steps, stop_requested):
+        # Whether any worker asks to stop (SIGTERM): then no step runs, on every worker alike.
+        asking = strategy.run(count_asking, args=(stop_requested,))
+        stop = strategy.experimental_local_results(asking)[0] > 0
+        num_steps = tf.where(stop, tf.constant(0, tf.int64), num_steps)
         loss_sum = tf.constant(0.0)
         cross_entropy_sum = tf.constant(0.0)
         confusion = tf.zeros([num_classes, num_classes], tf.int32)
@@ -595,6 +631,7 @@ def _make_functions(strategy, model, step, replica_step, moving_averages, num_cl
             "cross_entropy": cross_entropy_sum / tf.cast(tf.maximum(done, 1), tf.float32),
             "confusion": confusion,
             "bad_step": bad_step,
+            "stop": stop,
         }
 
     @tf.function
@@ -612,25 +649,7 @@ def _make_functions(strategy, model, step, replica_step, moving_averages, num_cl
     def predict(image):
         return tf.argmax(model(image, training=False), axis=-1, output_type=tf.int32)
 
-    @tf.function
-    def barrier():
-        # Workers wait here for the chief to finish writing, so none exits while others still need it.
-        strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.constant(1.0)))
-
-    @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
-    def share_from_chief(values):
-        # The chief's values on every worker: each chief replica adds them with weight 1, the rest weight 0.
-        weight = tf.constant(1.0 if chief else 0.0)
-
-        def replica_fn(v):
-            # multiply_no_nan: the others' NaN ("no value") must not spoil the sum.
-            share = tf.concat([tf.math.multiply_no_nan(v, weight), [weight]], 0)
-            return tf.distribute.get_replica_context().all_reduce("sum", share)
-
-        total = strategy.experimental_local_results(strategy.run(replica_fn, args=(values,)))[0]
-        return total[:2] / total[2]
-
-    return train_loop, average_moving_statistics, predict, barrier, share_from_chief
+    return train_loop, average_moving_statistics, predict
 
 
 def _steps_to_next_event(step, config):
