@@ -29,7 +29,7 @@ from deeplab_tf.data import DatasetInfo, palettes  # noqa: E402
 from deeplab_tf.errors import DataError, InputError  # noqa: E402
 from deeplab_tf.evaluation import images as image_files  # noqa: E402
 from deeplab_tf.export import read_export_info  # noqa: E402
-from deeplab_tf.inference import Predictor, SavedModelLogits  # noqa: E402
+from deeplab_tf.inference import InferenceSettings, Predictor, SavedModelLogits  # noqa: E402
 from deeplab_tf.postprocess import dense_crf  # noqa: E402
 
 flags.DEFINE_string("model", None, "A model directory, a .keras file or a SavedModel directory.")
@@ -41,7 +41,7 @@ flags.mark_flags_as_required(["model", "input", "output_dir"])
 FLAGS = flags.FLAGS
 
 
-def _load_model(path):
+def _load_model(path, settings):
     """(model, the recorded dataset facts or {}) from a model dir, a .keras file or a SavedModel."""
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         if model_flags.output_stride_at_test_time():
@@ -51,6 +51,11 @@ def _load_model(path):
         info = read_export_info(path)
         if info.get("crf") and FLAGS.crf:
             raise cli.UsageError(f"--crf: {path} already runs the dense CRF in its graph (tools.export --crf)")
+        if info.get("crf") and settings != InferenceSettings(window_overlap=settings.window_overlap):
+            # Each scale, flip or tile would be refined on its own, then averaged: not the CRF of the image.
+            flag = "--eval_scales" if settings.scales != (1.0,) else "--flip" if settings.flip else "--window_size"
+            raise cli.UsageError(f"{flag}: {path} runs the dense CRF in its graph, which would refine each pass "
+                                 "on its own; export the scales, flip or window with it (tools.export --crf ...)")
         return SavedModelLogits(path), info.get("dataset") or {}
     is_model_dir = os.path.isfile(os.path.join(path, model_dir_lib.CONFIG_FILE))
     if not (is_model_dir or path.endswith(".keras")):
@@ -98,7 +103,7 @@ def main(argv):
     # --max_pixels is the size guard; Pillow's own would refuse what the user allowed.
     Image.MAX_IMAGE_PIXELS = None
 
-    model, dataset = _load_model(FLAGS.model)
+    model, dataset = _load_model(FLAGS.model, settings)
     class_names, palette = dataset.get("class_names"), _palette(dataset)
     predictor = Predictor(model, settings)
     # The background stays untinted in overlays (class 0 when the names are unknown).

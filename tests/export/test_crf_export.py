@@ -64,12 +64,15 @@ def test_crf_export_serves_the_labels_of_predict_crf_at_odd_sizes(tmp_path, v3_m
         changed += np.sum(outputs["raw_labels"] != outputs["labels"])
     assert changed > 0  # the CRF moved some labels, so "raw" and "refined" are not one output twice
 
-    # A CRF export is refused by TFLite conversion with one line, and by predict --crf (twice the CRF).
+    # A CRF export is refused by TFLite conversion with one line, by predict --crf (twice the CRF)
+    # and by predict with scales (the CRF would refine each scale on its own).
     for tool, flags, starts in (
         ("convert_tflite", [f"--saved_model_dir={export_dir}", f"--output={tmp_path / 'm.tflite'}"],
          "--saved_model_dir:"),
         ("predict", [f"--model={export_dir}", f"--input={inputs}", f"--output_dir={tmp_path / 'o2'}", "--crf"],
          "--crf:"),
+        ("predict", [f"--model={export_dir}", f"--input={inputs}", f"--output_dir={tmp_path / 'o3'}",
+                     "--eval_scales=0.5,1"], "--eval_scales:"),
     ):
         refused = run_tool(tool, *flags)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
