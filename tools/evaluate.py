@@ -110,7 +110,8 @@ def main(argv):
                  name, FLAGS.eval_split, settings)
     result = evaluate(
         Predictor(model, settings), examples, info.num_classes, ignore_label=info.ignore_label,
-        crf_params=crf_params, crf_backend=FLAGS.crf_backend, max_images=FLAGS.max_images or None,
+        crf_params=crf_params, crf_backend=FLAGS.crf_backend, crf_batch_size=FLAGS.crf_batch_size,
+        max_images=FLAGS.max_images or None,
         num_samples=FLAGS.report_samples if FLAGS.report else 0, progress=_progress,
     )
 

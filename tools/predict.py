@@ -30,7 +30,7 @@ from deeplab_tf.errors import DataError, InputError  # noqa: E402
 from deeplab_tf.evaluation import images as image_files  # noqa: E402
 from deeplab_tf.export import read_export_info  # noqa: E402
 from deeplab_tf.inference import InferenceSettings, Predictor, SavedModelLogits  # noqa: E402
-from deeplab_tf.postprocess import dense_crf  # noqa: E402
+from deeplab_tf.postprocess import dense_crf, same_size_runs  # noqa: E402
 
 flags.DEFINE_string("model", None, "A model directory, a .keras file or a SavedModel directory.")
 flags.DEFINE_string("input", None, "An image file, a folder of them, or a glob (quote it).")
@@ -81,6 +81,11 @@ def _error(message):
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
 
 
+def _out_of_memory(path, image):
+    size = "" if image is None else f" at {image.shape[1]}x{image.shape[0]}"
+    return f"{path}: out of memory{size}; lower --max_pixels or set --window_size"
+
+
 def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -110,29 +115,42 @@ def main(argv):
     transparent = [i for i, n in enumerate(class_names or ["background"]) if n == "background"]
 
     failed = 0
-    for path, (label_path, overlay_path) in zip(paths, outputs):
-        try:
-            image = image_files.read_image(path, FLAGS.max_pixels)
-            probabilities = predictor(image)
-            if crf_params is not None:
-                probabilities = dense_crf(image, probabilities.numpy(), crf_params, FLAGS.crf_backend,
-                                          from_probabilities=True)
-            labels = np.asarray(np.argmax(probabilities, axis=-1), np.uint8)
-        except DataError as error:
-            _error(str(error))
-            failed += 1
-            continue
-        except (tf.errors.ResourceExhaustedError, MemoryError):
-            _error(f"{path}: out of memory at {image.shape[1]}x{image.shape[0]}; "
-                   "lower --max_pixels or set --window_size")
-            failed += 1
-            continue
-        with open(label_path, "wb") as file:
-            file.write(visualize.label_png(labels, palette))
-        with open(overlay_path, "wb") as file:
-            file.write(visualize.rgb_png(visualize.overlay(image, labels, FLAGS.overlay_alpha, transparent,
-                                                           palette)))
-        logging.info("%s → %s", path, label_path)
+
+    def network_pass():
+        nonlocal failed
+        for path, output in zip(paths, outputs):
+            image = None
+            try:
+                image = image_files.read_image(path, FLAGS.max_pixels)
+                yield path, output, image, predictor(image).numpy()
+            except DataError as error:
+                _error(str(error))
+                failed += 1
+            except (tf.errors.ResourceExhaustedError, MemoryError):
+                _error(_out_of_memory(path, image))
+                failed += 1
+
+    # Consecutive images of one size are refined in one CRF call (--crf_batch_size).
+    batch_size = FLAGS.crf_batch_size if crf_params is not None else 1
+    for run in same_size_runs(network_pass(), batch_size, lambda item: item[3].shape):
+        probabilities = [item[3] for item in run]
+        if crf_params is not None:
+            try:
+                probabilities = dense_crf(np.stack([item[2] for item in run]), np.stack(probabilities),
+                                          crf_params, FLAGS.crf_backend, from_probabilities=True)
+            except (tf.errors.ResourceExhaustedError, MemoryError):
+                for path, _, image, _ in run:
+                    _error(_out_of_memory(path, image))
+                failed += len(run)
+                continue
+        for (path, (label_path, overlay_path), image, _), scores in zip(run, probabilities):
+            labels = np.asarray(np.argmax(scores, axis=-1), np.uint8)
+            with open(label_path, "wb") as file:
+                file.write(visualize.label_png(labels, palette))
+            with open(overlay_path, "wb") as file:
+                file.write(visualize.rgb_png(visualize.overlay(image, labels, FLAGS.overlay_alpha, transparent,
+                                                               palette)))
+            logging.info("%s → %s", path, label_path)
 
     done = len(paths) - failed
     print(f"wrote {done} label PNGs and overlays to {FLAGS.output_dir}")
