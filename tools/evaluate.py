@@ -34,6 +34,8 @@ from deeplab_tf.evaluation import (  # noqa: E402
     read_metrics_files,
     write_metrics_file,
 )
+from deeplab_tf.errors import InputError  # noqa: E402
+from deeplab_tf.evaluation import crf_search  # noqa: E402
 from deeplab_tf.evaluation.report import write_report  # noqa: E402
 from deeplab_tf.inference import Predictor  # noqa: E402
 
@@ -45,6 +47,13 @@ flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0: all)
 flags.DEFINE_bool("report", False, "Also write an HTML report with pictures.")
 flags.DEFINE_string("report_dir", None, "Where the report goes (default: model_dir/eval/report).")
 flags.DEFINE_integer("report_samples", 6, "Images drawn in the report.")
+# Around v2's released values (4, 67, 3), the parameters the paper cross-validated.
+flags.DEFINE_bool("crf_search", False, "With --crf: also run the CRF for every combination of the "
+                  "--crf_search_* lists on the same network outputs; writes eval/crf_search.json and .md "
+                  "(mIoU per setting), whose best setting tools.export --crf then uses.")
+flags.DEFINE_list("crf_search_bilateral_weight", ["3", "4", "5"], "--crf_search grid: w1 values.")
+flags.DEFINE_list("crf_search_bilateral_xy_std", ["50", "67", "80"], "--crf_search grid: θα values (pixels).")
+flags.DEFINE_list("crf_search_bilateral_rgb_std", ["3", "4", "5"], "--crf_search grid: θβ values (RGB units).")
 flags.mark_flag_as_required("model_dir")
 FLAGS = flags.FLAGS
 
@@ -98,6 +107,7 @@ def main(argv):
     output_name, crf_output_name = _output_names()
     if FLAGS.max_images < 0:
         raise cli.UsageError(f"--max_images: must be >= 0, got {FLAGS.max_images}")
+    grid = _search_grid(crf_params)
 
     recorded = record.get("dataset") if name == (record.get("dataset") or {}).get("name") else None
     examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=info.num_classes,
@@ -111,7 +121,7 @@ def main(argv):
     result = evaluate(
         Predictor(model, settings), examples, info.num_classes, ignore_label=info.ignore_label,
         crf_params=crf_params, crf_backend=FLAGS.crf_backend, crf_batch_size=FLAGS.crf_batch_size,
-        max_images=FLAGS.max_images or None,
+        crf_search=grid, max_images=FLAGS.max_images or None,
         num_samples=FLAGS.report_samples if FLAGS.report else 0, progress=_progress,
     )
 
@@ -142,8 +152,37 @@ def main(argv):
     print(per_class_table(info.class_names, metrics, crf_metrics))
     written = [output_name] + ([crf_output_name] if crf_metrics else [])
     print(f"wrote {', '.join(os.path.join(eval_dir, n) for n in written)}")
+    if grid:
+        document = crf_search.search_document(grid, result.search_confusions, metrics["miou"], run_settings)
+        print(crf_search.search_table(document), end="")
+        best = document["best"]["params"]
+        print("best: " + " ".join(f"--crf_{name}={best[name]:g}" for name in crf_search.SEARCHED)
+              + f" ({100 * document['best']['miou']:.2f}% mIoU); tools.export --crf uses it")
+        print(f"wrote {', '.join(crf_search.write_search(eval_dir, document))}")
     if FLAGS.report:
         print(f"wrote {_report(eval_dir, output_name, info, metrics, crf_metrics, result, run_settings)}")
+
+
+def _search_grid(crf_params):
+    """The --crf_search settings, [] without it."""
+    if not FLAGS.crf_search:
+        return []
+    if crf_params is None:
+        raise cli.UsageError("--crf_search: needs --crf")
+    values = []
+    for name in crf_search.SEARCHED:
+        flag = f"crf_search_{name}"
+        try:
+            values.append([float(v) for v in FLAGS[flag].value])
+        except ValueError:
+            raise cli.UsageError(f"--{flag}: expected numbers, got {','.join(FLAGS[flag].value)}") from None
+        if not values[-1]:
+            raise cli.UsageError(f"--{flag}: needs at least one value")
+    try:
+        return crf_search.search_grid(crf_params, *values)
+    except InputError as error:  # it names the CRFParams field: name our flag instead
+        field, message = str(error).removeprefix("CRFParams.").split(" ", 1)
+        raise cli.UsageError(f"--crf_search_{field}: {message}") from None
 
 
 def _report(eval_dir, output_name, info, metrics, crf_metrics, result, settings):

@@ -74,7 +74,8 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
         crf_batch_size: consecutive images of one (padded) size are refined up
             to this many in one CRF call; the results are those of one by one.
         crf_search: more `CRFParams`, each run on the same probabilities (the
-            network runs once per image), each with its own confusion matrix.
+            network runs once per image), each with its own confusion matrix
+            (a setting equal to `crf_params` runs once for both).
         max_images: stop after this many images (None: the whole split).
         num_samples: keep this many images and predictions in the result.
         progress: called as `progress(done, total, filename)` after each image;
@@ -87,7 +88,8 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
         DataError: an example that cannot be decoded (the message names it).
     """
     confusion = ConfusionMatrix(num_classes, ignore_label)
-    settings = ([crf_params] if crf_params is not None else []) + list(crf_search)
+    # Each distinct setting runs once, though `crf_params` may also be in the search.
+    settings = list(dict.fromkeys(([crf_params] if crf_params is not None else []) + list(crf_search)))
     crf_confusions = [ConfusionMatrix(num_classes, ignore_label) for _ in settings]
     total = int(examples.cardinality())
     total = None if total < 0 else total
@@ -146,14 +148,14 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
     }
     if crf_params is not None:
         timing.update(crf_s=float(np.sum(crf_times)), crf_seconds_per_image=_steady_median(crf_times))
-    results = [c.result().numpy() for c in crf_confusions]
+    results = {params: c.result().numpy() for params, c in zip(settings, crf_confusions)}
     return EvaluationResult(
         confusion=confusion.result().numpy(),
-        crf_confusion=results[0] if crf_params is not None else None,
+        crf_confusion=results.get(crf_params),
         num_images=done,
         timing=timing,
         samples=samples,
-        search_confusions=results[1:] if crf_params is not None else results,
+        search_confusions=[results[params] for params in crf_search],
     )
 
 

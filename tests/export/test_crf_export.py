@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +10,8 @@ import numpy as np
 from PIL import Image
 
 from deeplab_tf.data.synthetic import render_example
+from deeplab_tf.evaluation.crf_search import search_document, write_search
+from deeplab_tf.postprocess import CRFParams
 from tests.tool_runner import run_tool, tool_env
 
 # Loads the export with TensorFlow alone (no deeplab_tf) and runs both signatures.
@@ -33,9 +36,15 @@ SIZES = (("a", (37, 45)), ("b", (37, 45)), ("c", (51, 29)))
 
 def test_crf_export_serves_the_labels_of_predict_crf_at_odd_sizes(tmp_path, v3_model_dir):
     crf_flags = ["--crf", "--crf_iterations=3", "--crf_bilateral_rgb_std=5"]
+    # tools.evaluate --crf_search's result, whose best setting (these flags') export takes without flags.
+    model_dir = tmp_path / "model"
+    shutil.copytree(v3_model_dir, model_dir)
+    grid = [CRFParams(iterations=3, bilateral_rgb_std=5.0), CRFParams(iterations=3)]
+    write_search(model_dir / "eval", search_document(grid, [np.eye(2) * 5, np.ones((2, 2))], 0.5, {}))
     export_dir = tmp_path / "export"
-    result = run_tool("export", f"--model_dir={v3_model_dir}", f"--export_dir={export_dir}", *crf_flags)
+    result = run_tool("export", f"--model_dir={model_dir}", f"--export_dir={export_dir}", "--crf")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "crf_search.json (the best of its search, 100.00% mIoU)" in result.stdout
     assert "dense CRF (3 iterations)" in result.stdout
     with open(export_dir / "assets.extra" / "deeplab_export.json") as file:
         recorded = json.load(file)["crf"]
