@@ -4,6 +4,7 @@
     python -m tools.evaluate --model_dir=runs/voc_v3 --output_stride=8 \
         --eval_scales=0.5,0.75,1,1.25,1.5,1.75 --flip --output_name=metrics_os8_ms_flip.json
     python -m tools.evaluate --model_dir=runs/demo/v2 --crf --report
+    python -m tools.evaluate --model_dir=runs/demo/v2 --crf --crf_search   # eval/crf_search.md
 
 Writes `model_dir/eval/metrics.json` (with `--crf` also `metrics_crf.json`, from
 the same pass), prints a per-class table and, with `--report`, an HTML page.

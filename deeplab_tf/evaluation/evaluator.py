@@ -31,8 +31,8 @@ class EvaluationResult:
         confusion: int64 [C, C] pixel counts (rows: ground truth) of the network.
         crf_confusion: the same after the CRF, or None without it.
         num_images: images evaluated.
-        timing: seconds: `inference_s` and `crf_s` in total, `seconds_per_image`
-            and `crf_seconds_per_image` as medians (the first image, which
+        timing: seconds: `inference_s` and `crf_s` (every CRF setting's) in total,
+            `seconds_per_image` and `crf_seconds_per_image` as medians (the first image, which
             traces the graph, is left out when there are others), `total_s`.
         samples: the first `num_samples` images with their predictions.
         search_confusions: the CRF's confusion matrix for each of `crf_search`'s

@@ -196,17 +196,12 @@ def _build_lattice(features, numbering, images=None):
     if images is not None:
         base += tf.cast(images, tf.int64) * tf.reduce_prod(span)
     # The canonical simplex moves coordinate i down by d+1 (its q by 1) for the
-    # remainders r > d − rank_i: key_r = r + (d+1)·(base − Σ_{rank_i > d−r} stride_i).
-    # Place each stride at its rank (the implied last coordinate has stride 0),
-    # then accumulate from the top rank down, one remainder at a time.
-    # rank is a permutation of 0..d per point, so its argsort is the inverse: the
-    # coordinate at each rank.
-    by_rank = tf.gather(tf.concat([strides, [0]], 0), tf.argsort(rank, axis=1))
-    keys, shift = [], tf.zeros_like(base)
-    for r in range(d + 1):
-        if r:
-            shift += by_rank[:, d + 1 - r]
-        keys.append(r + (d + 1) * (base - shift))
+    # remainders r > d − rank_i: key_r = r + (d+1)·(base − Σ_{rank_i > d−r} stride_i),
+    # all remainders in one [N, d+1, d] comparison (the implied last coordinate has
+    # stride 0).
+    moved = rank[:, None, :d] > tf.constant(np.arange(d, -1, -1), tf.int64)[None, :, None]
+    shifts = tf.reduce_sum(tf.cast(moved, tf.int64) * strides, axis=2)
+    keys = [r + (d + 1) * (base - shifts[:, r]) for r in range(d + 1)]
     offsets = _neighbour_offsets(d, strides)
     # A direct-address table costs O(key range); worth it up to a few times the key count.
     num_points = tf.shape(rank, out_type=tf.int64)[0]

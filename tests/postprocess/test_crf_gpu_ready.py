@@ -67,6 +67,7 @@ FloorMod T=int64
 GatherNd Tparams=float32 Tindices=int64
 GatherV2 Tparams=int64 Tindices=int32 host:axis
 GatherV2 Tparams=int64 Tindices=int64 host:axis
+Greater T=int64
 GreaterEqual T=float32
 Identity T=bool
 Identity T=float32
@@ -137,7 +138,6 @@ UnsortedSegmentMin T=int32 Tindices=int64 host:num_segments
 UnsortedSegmentSum T=float32 Tindices=int64 host:num_segments
 Where T=bool
 ZerosLike T=float32
-ZerosLike T=int64
 """
 
 # A host-memory tensor of at most this many elements (static shape) is shape arithmetic.
