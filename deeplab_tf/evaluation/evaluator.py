@@ -111,7 +111,7 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
                 size=(height, width),
                 image=_uint8(example["image"][0]),
                 label=example["label"][0, :height, :width].numpy(),
-                probabilities=probabilities[0].numpy(),
+                probabilities=probabilities[0].numpy() if settings else None,
                 prediction=prediction[0, :height, :width].numpy(),
             )
             inference_times.append(time.perf_counter() - start)
@@ -119,7 +119,7 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
 
     done = 0
     for run in same_size_runs(network_pass(), crf_batch_size if settings else 1,
-                              lambda image: image.probabilities.shape):
+                              lambda image: image.image.shape):
         if settings:
             start = time.perf_counter()
             for params, crf_confusion in zip(settings, crf_confusions):
@@ -167,7 +167,7 @@ class _Image:
     size: tuple  # (height, width) unpadded
     image: np.ndarray  # uint8 [H, W, 3], padded as evaluated
     label: np.ndarray  # [height, width]
-    probabilities: np.ndarray  # float32 [H, W, C]
+    probabilities: np.ndarray  # float32 [H, W, C], for the CRF only
     prediction: np.ndarray  # int32 [height, width]
     crf_prediction: np.ndarray = None  # int32 [height, width]
 
