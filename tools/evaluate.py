@@ -5,6 +5,7 @@
         --eval_scales=0.5,0.75,1,1.25,1.5,1.75 --flip --output_name=metrics_os8_ms_flip.json
     python -m tools.evaluate --model_dir=runs/demo/v2 --crf --report
     python -m tools.evaluate --model_dir=runs/voc_v3 --watch --flip    # beside tools.train, as it trains
+    python -m tools.evaluate --model_dir=runs/demo/v2 --crf --crf_search   # eval/crf_search.md
 
 Writes `model_dir/eval/metrics.json` (with `--crf` also `metrics_crf.json`, from
 the same pass), prints a per-class table and, with `--report`, an HTML page.
@@ -43,6 +44,8 @@ from deeplab_tf.evaluation import (  # noqa: E402
     write_metrics_file,
 )
 from deeplab_tf.evaluation import watch as watch_lib  # noqa: E402
+from deeplab_tf.errors import InputError  # noqa: E402
+from deeplab_tf.evaluation import crf_search  # noqa: E402
 from deeplab_tf.evaluation.report import write_report  # noqa: E402
 from deeplab_tf.inference import Predictor  # noqa: E402
 
@@ -60,6 +63,13 @@ flags.DEFINE_bool("watch", False, "Sidecar evaluation: evaluate each checkpoint 
 flags.DEFINE_float("watch_interval", 60.0, "With --watch: seconds between looks for a new checkpoint.")
 flags.DEFINE_float("watch_timeout", 3600.0, "With --watch: stop (exit status 3) when no new checkpoint appeared "
                    "for this many seconds; 0: wait forever.")
+# Around v2's released values (4, 67, 3), the parameters the paper cross-validated.
+flags.DEFINE_bool("crf_search", False, "With --crf: also run the CRF for every combination of the "
+                  "--crf_search_* lists on the same network outputs; writes eval/crf_search.json and .md "
+                  "(mIoU per setting), whose best setting tools.export --crf then uses.")
+flags.DEFINE_list("crf_search_bilateral_weight", ["3", "4", "5"], "--crf_search grid: w1 values.")
+flags.DEFINE_list("crf_search_bilateral_xy_std", ["50", "67", "80"], "--crf_search grid: θα values (pixels).")
+flags.DEFINE_list("crf_search_bilateral_rgb_std", ["3", "4", "5"], "--crf_search grid: θβ values (RGB units).")
 flags.mark_flag_as_required("model_dir")
 FLAGS = flags.FLAGS
 # The exit status of a watch that stopped at --watch_timeout before the final step's checkpoint.
@@ -111,6 +121,7 @@ class _Job:
     pad_to: "tuple[int, int] | None"
     output_name: str
     crf_output_name: str
+    crf_search: list = dataclasses.field(default_factory=list)  # the --crf_search settings
     examples: "tf.data.Dataset | None" = None
 
 
@@ -135,6 +146,7 @@ def _job_from_flags():
     )
     if FLAGS.max_images < 0:
         raise cli.UsageError(f"--max_images: must be >= 0, got {FLAGS.max_images}")
+    job.crf_search = _search_grid(job.crf_params)
     recorded = record.get("dataset") if name == (record.get("dataset") or {}).get("name") else None
     job.examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=job.info.num_classes,
                                             val_fraction=data_flags.val_fraction_from_flags(recorded)),
@@ -151,8 +163,9 @@ def _evaluate_checkpoint(job, checkpoint, num_samples=0):
                  job.dataset, FLAGS.eval_split, job.settings)
     result = evaluate(
         Predictor(model, job.settings), job.examples, job.info.num_classes, ignore_label=job.info.ignore_label,
-        crf_params=job.crf_params, crf_backend=FLAGS.crf_backend, max_images=FLAGS.max_images or None,
-        num_samples=num_samples, progress=_progress,
+        crf_params=job.crf_params, crf_backend=FLAGS.crf_backend, crf_batch_size=FLAGS.crf_batch_size,
+        crf_search=job.crf_search, max_images=FLAGS.max_images or None, num_samples=num_samples,
+        progress=_progress,
     )
     run_settings, crf_settings = _settings(job, checkpoint)
     metrics = metrics_document(result, job.info.class_names, run_settings)
@@ -200,6 +213,13 @@ def main(argv):
     print(per_class_table(job.info.class_names, metrics, crf_metrics))
     written = [job.output_name] + ([job.crf_output_name] if crf_metrics else [])
     print(f"wrote {', '.join(os.path.join(eval_dir, n) for n in written)}")
+    if job.crf_search:
+        document = crf_search.search_document(job.crf_search, result.search_confusions, metrics["miou"], run_settings)
+        print(crf_search.search_table(document), end="")
+        best = document["best"]["params"]
+        print("best: " + " ".join(f"--crf_{name}={best[name]:g}" for name in crf_search.SEARCHED)
+              + f" ({100 * document['best']['miou']:.2f}% mIoU); tools.export --crf uses it")
+        print(f"wrote {', '.join(crf_search.write_search(eval_dir, document))}")
     if FLAGS.report:
         print(f"wrote {_report(eval_dir, job.output_name, job.info, metrics, crf_metrics, result, run_settings)}")
 
@@ -215,6 +235,8 @@ def _watch():
                              f"{path} is an exported SavedModel")
     if FLAGS.report:
         raise cli.UsageError("--report: not with --watch; run tools.evaluate without --watch for a report")
+    if FLAGS.crf_search:
+        raise cli.UsageError("--crf_search: not with --watch; search the CRF settings on one checkpoint")
     if FLAGS.watch_interval <= 0:
         raise cli.UsageError(f"--watch_interval: must be > 0 seconds, got {FLAGS.watch_interval}")
     if FLAGS.watch_timeout < 0:
@@ -261,6 +283,28 @@ def _watch():
     print(f"watch: stopped: no new checkpoint within --watch_timeout={FLAGS.watch_timeout:g} s ({newest}, "
           f"final step {final}); {summary}", file=sys.stderr)
     return WATCH_TIMEOUT_STATUS
+
+
+def _search_grid(crf_params):
+    """The --crf_search settings, [] without it."""
+    if not FLAGS.crf_search:
+        return []
+    if crf_params is None:
+        raise cli.UsageError("--crf_search: needs --crf")
+    values = []
+    for name in crf_search.SEARCHED:
+        flag = f"crf_search_{name}"
+        try:
+            values.append([float(v) for v in FLAGS[flag].value])
+        except ValueError:
+            raise cli.UsageError(f"--{flag}: expected numbers, got {','.join(FLAGS[flag].value)}") from None
+        if not values[-1]:
+            raise cli.UsageError(f"--{flag}: needs at least one value")
+    try:
+        return crf_search.search_grid(crf_params, *values)
+    except InputError as error:  # it names the CRFParams field: name our flag instead
+        field, message = str(error).removeprefix("CRFParams.").split(" ", 1)
+        raise cli.UsageError(f"--crf_search_{field}: {message}") from None
 
 
 def _report(eval_dir, output_name, info, metrics, crf_metrics, result, settings):

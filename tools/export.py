@@ -6,12 +6,15 @@
 
 Signature `serving_default`: "images" uint8 [B, H, W, 3] (any batch, any size)
 → "labels" int32 [B, H, W] and "probabilities" float32 [B, H, W, C], at the
-input size. With --crf (and --crf_* for its parameters) the dense CRF runs in the
-graph before "labels", and signature `crf` returns "raw_labels" and "labels":
+input size. With --crf (and --crf_* for its parameters; without them, the best
+setting of `tools.evaluate --crf --crf_search` when model_dir/eval/crf_search.json
+holds one) the dense CRF runs in the graph before "labels", and signature `crf`
+returns "raw_labels" and "labels":
 
     python -m tools.export --model_dir=runs/demo/v2 --export_dir=runs/demo/v2/export_crf --crf
 """
 
+import dataclasses
 import os
 
 from absl import flags
@@ -22,8 +25,10 @@ from tools import cli, export_flags, inference_flags, model_flags, output_flags 
 import tensorflow as tf  # noqa: E402
 
 from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
+from deeplab_tf.evaluation import crf_search  # noqa: E402
 from deeplab_tf.export import export_saved_model  # noqa: E402
 from deeplab_tf.files import atomic_directory  # noqa: E402
+from deeplab_tf.postprocess import CRFParams  # noqa: E402
 
 flags.mark_flags_as_required(["model_dir", "export_dir"])
 FLAGS = flags.FLAGS
@@ -50,6 +55,19 @@ def _export_facts(model_dir):
     }
 
 
+def _searched_crf_params(crf_params):
+    """With --crf and no --crf_* parameter flag: the best setting of the model dir's CRF search, if it has one."""
+    if crf_params is None or any(FLAGS[f"crf_{f.name}"].present for f in dataclasses.fields(CRFParams)):
+        return crf_params
+    path = os.path.join(FLAGS.model_dir, "eval", crf_search.SEARCH_FILE)
+    if not os.path.isfile(path):
+        return crf_params
+    best, miou = crf_search.read_best(path)
+    print(f"dense CRF parameters from {path} (the best of its search, {100 * miou:.2f}% mIoU): "
+          + " ".join(f"--crf_{name}={getattr(best, name):g}" for name in crf_search.SEARCHED))
+    return best
+
+
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -60,7 +78,7 @@ def main(argv):
     if FLAGS.inference_precision != "float32":
         raise cli.UsageError("--inference_precision: exports are float32 (TFLite converts from them; "
                              "see tools.convert_tflite for float16 and int8)")
-    crf_params = inference_flags.crf_params_from_flags()
+    crf_params = _searched_crf_params(inference_flags.crf_params_from_flags())
     if crf_params is not None and FLAGS.crf_backend != "tf":
         raise cli.UsageError("--crf_backend: an export runs the dense CRF in TF ops; only 'tf' can be exported")
 

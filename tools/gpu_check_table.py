@@ -88,6 +88,8 @@ def _speed(document):
         if "pydensecrf_median_s" in row:
             note = (f"{1000 * row['median_s']:.0f} ms an image; "
                     f"pydensecrf (C++, CPU) {1000 * row['pydensecrf_median_s']:.0f} ms")
+            if row.get("batch_over_single") is not None:
+                note += f"; in a batch of 4, {row['batch_over_single']:.2f}x the time per image"
         images_per_s = f"{row['images_per_s']:.2f}" if row.get("images_per_s") else ""
         lines.append(f"| {what} | {images_per_s} | {row['median_s']:.3f} s | {utilisation} | {memory} | {note} |")
     if "error" in document:

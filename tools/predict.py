@@ -30,8 +30,8 @@ from deeplab_tf.data import DatasetInfo, label_space, palettes  # noqa: E402
 from deeplab_tf.errors import DataError, InputError  # noqa: E402
 from deeplab_tf.evaluation import images as image_files  # noqa: E402
 from deeplab_tf.export import read_export_info  # noqa: E402
-from deeplab_tf.inference import Predictor, SavedModelLogits  # noqa: E402
-from deeplab_tf.postprocess import dense_crf  # noqa: E402
+from deeplab_tf.inference import InferenceSettings, Predictor, SavedModelLogits  # noqa: E402
+from deeplab_tf.postprocess import dense_crf, same_size_runs  # noqa: E402
 
 flags.DEFINE_string("model", None, "A model directory, a .keras file or a SavedModel directory.")
 flags.DEFINE_string("input", None, "An image file, a folder of them, or a glob (quote it).")
@@ -42,7 +42,7 @@ flags.mark_flags_as_required(["model", "input", "output_dir"])
 FLAGS = flags.FLAGS
 
 
-def _load_model(path):
+def _load_model(path, settings):
     """(model, the recorded dataset facts or {}) from a model dir, a .keras file or a SavedModel."""
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         if model_flags.output_stride_at_test_time():
@@ -52,6 +52,11 @@ def _load_model(path):
         info = read_export_info(path)
         if info.get("crf") and FLAGS.crf:
             raise cli.UsageError(f"--crf: {path} already runs the dense CRF in its graph (tools.export --crf)")
+        if info.get("crf") and settings != InferenceSettings(window_overlap=settings.window_overlap):
+            # Each scale, flip or tile would be refined on its own, then averaged: not the CRF of the image.
+            flag = "--eval_scales" if settings.scales != (1.0,) else "--flip" if settings.flip else "--window_size"
+            raise cli.UsageError(f"{flag}: {path} runs the dense CRF in its graph, which would refine each pass "
+                                 "on its own; export the scales, flip or window with it (tools.export --crf ...)")
         return SavedModelLogits(path), info.get("dataset") or {}
     is_model_dir = os.path.isfile(os.path.join(path, model_dir_lib.CONFIG_FILE))
     if not (is_model_dir or path.endswith(".keras")):
@@ -78,6 +83,11 @@ def _error(message):
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
 
 
+def _out_of_memory(path, image):
+    size = "" if image is None else f" at {image.shape[1]}x{image.shape[0]}"
+    return f"{path}: out of memory{size}; lower --max_pixels or set --window_size"
+
+
 def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -100,36 +110,49 @@ def main(argv):
     # --max_pixels is the size guard; Pillow's own would refuse what the user allowed.
     Image.MAX_IMAGE_PIXELS = None
 
-    model, dataset = _load_model(FLAGS.model)
+    model, dataset = _load_model(FLAGS.model, settings)
     class_names, palette = dataset.get("class_names"), _palette(dataset)
     predictor = Predictor(model, settings)
     # The background stays untinted in overlays (class 0 when the names are unknown).
     transparent = [i for i, n in enumerate(class_names or ["background"]) if n == "background"]
 
     failed = 0
-    for path, (label_path, overlay_path) in zip(paths, outputs):
-        try:
-            image = image_files.read_image(path, FLAGS.max_pixels)
-            probabilities = predictor(image)
-            if crf_params is not None:
-                probabilities = dense_crf(image, probabilities.numpy(), crf_params, FLAGS.crf_backend,
-                                          from_probabilities=True)
-            labels = np.argmax(probabilities, axis=-1).astype(label_space.prediction_dtype(probabilities.shape[-1]))
-        except DataError as error:
-            _error(str(error))
-            failed += 1
-            continue
-        except (tf.errors.ResourceExhaustedError, MemoryError):
-            _error(f"{path}: out of memory at {image.shape[1]}x{image.shape[0]}; "
-                   "lower --max_pixels or set --window_size")
-            failed += 1
-            continue
-        with open(label_path, "wb") as file:
-            file.write(visualize.label_png(labels, palette))
-        with open(overlay_path, "wb") as file:
-            file.write(visualize.rgb_png(visualize.overlay(image, labels, FLAGS.overlay_alpha, transparent,
-                                                           palette)))
-        logging.info("%s → %s", path, label_path)
+
+    def network_pass():
+        nonlocal failed
+        for path, output in zip(paths, outputs):
+            image = None
+            try:
+                image = image_files.read_image(path, FLAGS.max_pixels)
+                yield path, output, image, predictor(image).numpy()
+            except DataError as error:
+                _error(str(error))
+                failed += 1
+            except (tf.errors.ResourceExhaustedError, MemoryError):
+                _error(_out_of_memory(path, image))
+                failed += 1
+
+    # Consecutive images of one size are refined in one CRF call (--crf_batch_size).
+    batch_size = FLAGS.crf_batch_size if crf_params is not None else 1
+    for run in same_size_runs(network_pass(), batch_size, lambda item: item[3].shape):
+        probabilities = [item[3] for item in run]
+        if crf_params is not None:
+            try:
+                probabilities = dense_crf(np.stack([item[2] for item in run]), np.stack(probabilities),
+                                          crf_params, FLAGS.crf_backend, from_probabilities=True)
+            except (tf.errors.ResourceExhaustedError, MemoryError):
+                for path, _, image, _ in run:
+                    _error(_out_of_memory(path, image))
+                failed += len(run)
+                continue
+        for (path, (label_path, overlay_path), image, _), scores in zip(run, probabilities):
+            labels = np.argmax(scores, axis=-1).astype(label_space.prediction_dtype(scores.shape[-1]))
+            with open(label_path, "wb") as file:
+                file.write(visualize.label_png(labels, palette))
+            with open(overlay_path, "wb") as file:
+                file.write(visualize.rgb_png(visualize.overlay(image, labels, FLAGS.overlay_alpha, transparent,
+                                                               palette)))
+            logging.info("%s → %s", path, label_path)
 
     done = len(paths) - failed
     print(f"wrote {done} label PNGs and overlays to {FLAGS.output_dir}")

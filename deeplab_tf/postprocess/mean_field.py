@@ -67,21 +67,23 @@ def _dense_crf_batch(images, logits, params, valid_sizes):
     tf.debugging.assert_equal(
         tf.shape(images)[:3], tf.shape(logits)[:3], message="image and logits sizes differ"
     )
-    height, width = tf.shape(logits)[1], tf.shape(logits)[2]
+    # Indices in int64 throughout: GPU kernels keep int32 tensors in host memory.
+    shape = tf.shape(logits, out_type=tf.int64)
+    valid_sizes = tf.cast(valid_sizes, tf.int64)
     inside = tf.logical_and(
-        tf.range(height)[None, :, None] < valid_sizes[:, 0, None, None],
-        tf.range(width)[None, None, :] < valid_sizes[:, 1, None, None],
+        tf.range(shape[1])[None, :, None] < valid_sizes[:, 0, None, None],
+        tf.range(shape[2])[None, None, :] < valid_sizes[:, 1, None, None],
     )
     # (image, y, x) of every pixel the CRF runs on, image by image in raster order.
     pixels = tf.where(inside)
-    refined = mean_field_inference(
-        tf.gather_nd(images, pixels), tf.gather_nd(logits, pixels), pixels, params
-    )
+    # Colours gathered as float32 (GPUs have no uint8 GatherNd).
+    colours = tf.gather_nd(tf.cast(images, tf.float32), pixels)
+    refined = mean_field_inference(colours, tf.gather_nd(logits, pixels), pixels, params)
     return tf.tensor_scatter_nd_update(tf.nn.softmax(logits), pixels, refined)
 
 
 def mean_field_inference(colours, logits, pixels, params):
-    """Mean-field inference over pixels: uint8 colours [N, 3], float32 logits [N, C] → [N, C].
+    """Mean-field inference over pixels: colours [N, 3] (0..255), float32 logits [N, C] → [N, C].
 
     `pixels` int64 [N, 3] holds each pixel's (image, y, x).
     """
@@ -109,7 +111,7 @@ class _PairwiseFilter:
     def __init__(self, colours, pixels, params):
         # Feature order (x, y, r, g, b) as the reference: the lattice is not
         # invariant to permuting features, and the backends should agree.
-        positions = tf.cast(tf.reverse(pixels[:, 1:], axis=[1]), tf.float32)
+        positions = tf.cast(tf.gather(pixels, [2, 1], axis=1), tf.float32)
         colours = tf.cast(colours, tf.float32)
         bilateral = tf.concat(
             [

@@ -29,11 +29,11 @@ class Lattice(NamedTuple):
     """A lattice built once from the features of N points and reused for every filtering.
 
     Attributes:
-        vertex_ids: int32 [N, d+1], the lattice vertices enclosing each point.
+        vertex_ids: int64 [N, d+1], the lattice vertices enclosing each point.
         weights: float32 [N, d+1], each point's barycentric weights (sum 1).
-        neighbours: int32 [d+1, 2, M], for each lattice direction the two neighbours
+        neighbours: int64 [d+1, 2, M], for each lattice direction the two neighbours
             of each vertex; M where there is none.
-        num_vertices: int32 scalar M.
+        num_vertices: int64 scalar M.
     """
 
     vertex_ids: tf.Tensor
@@ -108,8 +108,8 @@ def _enclosing_simplex(elevated):
     residual = (elevated - nearest * float(d + 1)) * down
     # Barycentric weights: b[d−rank_i] += r_i, b[d−rank_i+1] −= r_i,
     # then b[0] += 1 + b[d+1]. d − rank is a permutation, so each b gets two terms.
-    num_points = tf.shape(residual)[0]
-    slots = tf.range(num_points)[:, None] * (d + 2) + tf.cast(float(d) - rank, tf.int32)
+    num_points = tf.shape(residual, out_type=tf.int64)[0]
+    slots = tf.range(num_points)[:, None] * (d + 2) + tf.cast(float(d) - rank, tf.int64)
     barycentric = tf.math.unsorted_segment_sum(
         tf.concat([tf.reshape(residual, [-1]), -tf.reshape(residual, [-1])], 0),
         tf.concat([tf.reshape(slots, [-1]), tf.reshape(slots + 1, [-1])], 0),
@@ -178,7 +178,8 @@ def _build_lattice(features, numbering, images=None):
     # rank > d−r (the paper's canonical simplex); the last coordinate is implied.
     # Keys pack (r, q_0..q_{d-1}) in mixed radix, leaving one spare value on each
     # side of every q so that neighbour keys (q ± 1) are packed the same way.
-    low = tf.reduce_min(nearest[:, :d], axis=0) - 2
+    # −max(−x): GPUs have no int64 Min kernel.
+    low = -tf.reduce_max(-nearest[:, :d], axis=0) - 2
     span = tf.reduce_max(nearest[:, :d], axis=0) + 2 - low
     strides = tf.math.cumprod(span, exclusive=True)
     # The image index is the top digit: no vertex key of one image is within a
@@ -195,26 +196,18 @@ def _build_lattice(features, numbering, images=None):
     if images is not None:
         base += tf.cast(images, tf.int64) * tf.reduce_prod(span)
     # The canonical simplex moves coordinate i down by d+1 (its q by 1) for the
-    # remainders r > d − rank_i: key_r = r + (d+1)·(base − Σ_{rank_i > d−r} stride_i).
-    # Place each stride at its rank (the implied last coordinate has stride 0),
-    # then accumulate from the top rank down, one remainder at a time.
-    num_points = tf.shape(rank, out_type=tf.int64)[0]
-    by_rank = tf.math.unsorted_segment_sum(
-        tf.tile(strides, [num_points]),
-        tf.reshape(tf.range(num_points)[:, None] * (d + 1) + rank[:, :d], [-1]),
-        num_points * (d + 1),
-    )
-    by_rank = tf.reshape(by_rank, [-1, d + 1])
-    keys, shift = [], tf.zeros_like(base)
-    for r in range(d + 1):
-        if r:
-            shift += by_rank[:, d + 1 - r]
-        keys.append(r + (d + 1) * (base - shift))
+    # remainders r > d − rank_i: key_r = r + (d+1)·(base − Σ_{rank_i > d−r} stride_i),
+    # all remainders in one [N, d+1, d] comparison (the implied last coordinate has
+    # stride 0).
+    moved = rank[:, None, :d] > tf.constant(np.arange(d, -1, -1), tf.int64)[None, :, None]
+    shifts = tf.reduce_sum(tf.cast(moved, tf.int64) * strides, axis=2)
+    keys = [r + (d + 1) * (base - shifts[:, r]) for r in range(d + 1)]
     offsets = _neighbour_offsets(d, strides)
     # A direct-address table costs O(key range); worth it up to a few times the key count.
+    num_points = tf.shape(rank, out_type=tf.int64)[0]
     table_limit = tf.cast(4 * (d + 1) * num_points + 4096, tf.float64)
     by_table = lambda: _number_by_table(  # noqa: E731
-        tf.reshape(tf.stack(keys, axis=1), [-1]), offsets, tf.cast(key_range, tf.int32)
+        tf.reshape(tf.stack(keys, axis=1), [-1]), offsets, tf.cast(key_range, tf.int64)
     )
     by_hash = lambda: _number_by_hash(keys, offsets)  # noqa: E731
     if numbering == "auto":
@@ -240,19 +233,22 @@ def _number_by_table(keys, offsets, key_range):
 
     Vertices are numbered in order of first use, as `tf.unique` numbers them:
     consecutive pixels then touch nearby rows of the lattice values, which makes
-    the filtering ~25% faster than numbering in key order.
+    the filtering ~25% faster than numbering in key order. Indices are int64
+    (GPU kernels keep int32 tensors in host memory), the first-use minimum int32
+    (GPUs have no int64 segment minimum).
     """
-    keys = tf.cast(keys, tf.int32)
-    entries = tf.range(tf.size(keys))
-    first_use = tf.math.unsorted_segment_min(entries, keys, key_range)  # int32 max where unused
+    size = tf.size(keys, out_type=tf.int64)
+    entries = tf.range(size)
+    # Unused keys get int32 max, past every entry.
+    first_use = tf.cast(tf.math.unsorted_segment_min(tf.cast(entries, tf.int32), keys, key_range), tf.int64)
     is_first = tf.equal(tf.gather(first_use, keys), entries)
-    entry_ids = tf.cumsum(tf.cast(is_first, tf.int32), exclusive=True)
-    vertex_keys = tf.cast(tf.boolean_mask(keys, is_first), tf.int64)
-    num_vertices = tf.size(vertex_keys, out_type=tf.int32)
-    used = first_use < tf.size(keys)
-    first_or_last = tf.minimum(first_use, tf.size(keys) - 1)
+    entry_ids = tf.cumsum(tf.cast(is_first, tf.int64), exclusive=True)
+    vertex_keys = tf.boolean_mask(keys, is_first)
+    num_vertices = tf.size(vertex_keys, out_type=tf.int64)
+    used = first_use < size
+    first_or_last = tf.minimum(first_use, size - 1)
     table = tf.where(used, tf.gather(entry_ids, first_or_last), num_vertices)
-    candidates = tf.cast(_candidates(vertex_keys, offsets, [0, 1]), tf.int32)
+    candidates = _candidates(vertex_keys, offsets, [0, 1])
     vertex_ids = tf.gather(entry_ids, tf.gather(first_use, keys))
     return vertex_ids, tf.gather(table, candidates), num_vertices
 
@@ -270,12 +266,12 @@ def _number_by_hash(keys, offsets):
         keys: d+1 int64 [N] keys, one per remainder.
     """
     d = len(keys) - 1
-    uniques = [tf.unique(column, out_idx=tf.int32) for column in keys]
-    counts = [tf.size(unique.y, out_type=tf.int32) for unique in uniques]
-    starts = [tf.add_n([tf.constant(0)] + counts[:r]) for r in range(d + 1)]
+    uniques = [tf.unique(column, out_idx=tf.int64) for column in keys]
+    counts = [tf.size(unique.y, out_type=tf.int64) for unique in uniques]
+    starts = [tf.add_n([tf.constant(0, tf.int64)] + counts[:r]) for r in range(d + 1)]
     num_vertices = tf.add_n(counts)
     vertex_ids = tf.stack([unique.idx + start for unique, start in zip(uniques, starts)], axis=1)
-    orders = [tf.argsort(unique.y) for unique in uniques]
+    orders = [tf.cast(tf.argsort(unique.y), tf.int64) for unique in uniques]
     sorted_keys = [tf.gather(unique.y, order) for unique, order in zip(uniques, orders)]
     minus = []
     for r in range(d + 1):
@@ -284,33 +280,40 @@ def _number_by_hash(keys, offsets):
         # order: each direction's run of queries is sorted, so consecutive binary
         # searches touch the same cache lines (1.8x faster than in vertex order).
         candidates = tf.reshape(sorted_keys[r][None, :] + offsets[:, 0, r : r + 1], [1, -1])
-        position = tf.searchsorted(sorted_keys[target][None, :], candidates, out_type=tf.int32)[0]
+        position = tf.searchsorted(sorted_keys[target][None, :], candidates, out_type=tf.int64)[0]
         position = tf.minimum(position, counts[target] - 1)
         found = tf.equal(tf.gather(sorted_keys[target], position), candidates[0])
         ids = tf.where(found, tf.gather(orders[target], position) + starts[target], num_vertices)
         # Back from key order to vertex order.
         by_key = tf.reshape(ids, [d + 1, -1])
-        minus.append(tf.gather(by_key, tf.math.invert_permutation(orders[r]), axis=1))
+        minus.append(tf.gather(by_key, _inverse_permutation(orders[r]), axis=1))
     minus = tf.concat(minus, axis=1)  # [d+1, M]
     # plus[j, minus[j, a]] = a where minus[j, a] exists: a segment max over
     # (j, minus[j, a]) pairs, each hit at most once; empty ones come out negative.
-    directions = tf.range(d + 1)[:, None] * (num_vertices + 1)
-    sources = tf.broadcast_to(tf.range(num_vertices)[None, :], tf.shape(minus))
+    # The maximum in int32: GPUs have no int64 segment maximum.
+    directions = tf.range(d + 1, dtype=tf.int64)[:, None] * (num_vertices + 1)
+    sources = tf.broadcast_to(tf.range(num_vertices)[None, :], tf.shape(minus, out_type=tf.int64))
     plus = tf.math.unsorted_segment_max(
-        tf.reshape(sources, [-1]),
+        tf.cast(tf.reshape(sources, [-1]), tf.int32),
         tf.reshape(directions + minus, [-1]),
         (d + 1) * (num_vertices + 1),
     )
-    plus = tf.reshape(plus, [d + 1, num_vertices + 1])[:, :-1]
+    plus = tf.reshape(tf.cast(plus, tf.int64), [d + 1, num_vertices + 1])[:, :-1]
     plus = tf.where(plus < 0, num_vertices, plus)
     return tf.reshape(vertex_ids, [-1]), tf.stack([minus, plus], axis=1), num_vertices
+
+
+def _inverse_permutation(order):
+    # A scatter, not tf.math.invert_permutation, whose GPU kernel runs on the host.
+    size = tf.size(order, out_type=tf.int64)
+    return tf.tensor_scatter_nd_update(tf.zeros([size], tf.int64), order[:, None], tf.range(size))
 
 
 def splat_indices(lattice):
     """int64 [N·(d+1), 2] (vertex, point) pairs: the entries of the splat matrix."""
     d = lattice.vertex_ids.shape[-1] - 1
-    points = tf.repeat(tf.range(tf.shape(lattice.vertex_ids)[0]), d + 1)
-    return tf.cast(tf.stack([tf.reshape(lattice.vertex_ids, [-1]), points], axis=1), tf.int64)
+    points = tf.repeat(tf.range(tf.shape(lattice.vertex_ids, out_type=tf.int64)[0]), d + 1)
+    return tf.stack([tf.reshape(lattice.vertex_ids, [-1]), points], axis=1)
 
 
 def splat_matrix(lattice, indices, weights):

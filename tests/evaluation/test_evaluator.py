@@ -130,3 +130,20 @@ def test_crf_sharpens_coarse_predictions_on_the_generated_val_set(generated_val,
     assert result.crf_confusion.sum() == result.confusion.sum()  # the same pixels counted
     assert result.samples[0].crf_prediction.shape == (64, 64)
     assert result.timing["crf_seconds_per_image"] > 0
+
+
+def test_crf_in_batches_and_a_search_equal_one_image_at_a_time(generated_val):
+    predictor = _coarse_predictor(generated_val)
+    paper, wider = CRFParams(iterations=3), CRFParams(bilateral_rgb_std=10.0, iterations=3)
+    # 6 images of 64x64: runs of 4 and 2; the search runs both settings on the same probabilities.
+    batched = evaluate(predictor, generated_val, 6, crf_params=paper, crf_batch_size=4,
+                       crf_search=[wider, paper], num_samples=6)
+    single = evaluate(predictor, generated_val, 6, crf_params=paper, num_samples=6)
+    wide = evaluate(predictor, generated_val, 6, crf_params=wider)
+    np.testing.assert_array_equal(batched.crf_confusion, single.crf_confusion)
+    np.testing.assert_array_equal(batched.search_confusions[0], wide.crf_confusion)
+    np.testing.assert_array_equal(batched.search_confusions[1], single.crf_confusion)
+    assert not np.array_equal(wide.crf_confusion, single.crf_confusion)  # the settings differ
+    assert [s.filename for s in batched.samples] == [s.filename for s in single.samples]
+    for one, other in zip(batched.samples, single.samples):
+        np.testing.assert_array_equal(one.crf_prediction, other.crf_prediction)

@@ -131,3 +131,21 @@ def test_a_folder_that_is_no_model_dir_is_named(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("evaluate: error:") and str(tmp_path) in last
+
+
+def test_crf_search_writes_a_table_of_miou_per_setting_and_the_best(run_dir):
+    directory, _ = run_dir
+    result = _run(f"--model_dir={directory}", "--crf", "--crf_iterations=2", "--crf_search",
+                  "--crf_search_bilateral_weight=2,6", "--crf_search_bilateral_xy_std=67",
+                  "--crf_search_bilateral_rgb_std=3,20", "--max_images=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    eval_dir = os.path.join(directory, "eval")
+    search = _read(os.path.join(eval_dir, "crf_search.json"))
+    settings = [(r["params"]["bilateral_weight"], r["params"]["bilateral_rgb_std"]) for r in search["results"]]
+    assert settings == [(2.0, 3.0), (2.0, 20.0), (6.0, 3.0), (6.0, 20.0)]
+    assert all(r["params"]["bilateral_xy_std"] == 67.0 and r["params"]["iterations"] == 2 for r in search["results"])
+    assert search["best"]["miou"] == max(r["miou"] for r in search["results"])
+    table = open(os.path.join(eval_dir, "crf_search.md")).read()
+    assert table.count("\n| ") == 4 and table.count("| best |") == 1  # a row per setting
+    best = search["best"]["params"]
+    assert f"--crf_bilateral_weight={best['bilateral_weight']:g}" in result.stdout  # tests/export reads it back
