@@ -150,27 +150,64 @@ class Trainer:
                 "use a new --model_dir, or --init_checkpoint to start from it",
             )
 
-    def _validate_dataset(self):
-        """Checks every example before training; returns the `ValidationReport` (None if unchecked)."""
+    def _chief_report(self):
+        """(the train split's `ValidationReport`, whether every example is usable), read on the chief only.
+
+        The workers share the data, so one reading serves them all: the others
+        get None for the report and the chief's answer for the rest (the same
+        on every worker), so all raise or none does.
+
+        Raises:
+            DataError: on every worker, when the chief could not read the split.
+        """
         config = self.config
-        if config.skip_bad_examples or not config.validate_dataset:
-            return None  # read_split validates (and skips) itself with skip_bad_examples
-        if self.resume_from is not None:
-            return None  # checked when the run started
-        report = data_lib.validate_split(
-            config.dataset, config.dataset_dir, config.train_split, num_classes=self.model_config.num_classes,
-            val_fraction=config.val_fraction,
-        )
-        if not report.ok:
+        report, error = None, None
+        if self.chief:
+            try:
+                report = data_lib.validate_split(config.dataset, config.dataset_dir, config.train_split,
+                                                 num_classes=self.model_config.num_classes,
+                                                 val_fraction=config.val_fraction)
+            except DataError as raised:
+                error = raised
+        # 0: unreadable, 1: every example usable, 2: some not (the other workers' value is ignored).
+        state = 0.0 if error is not None else 1.0 if report is None or report.ok else 2.0
+        state = self.cluster.share_from_chief([state])[0]
+        if error is not None:
+            raise error
+        if state == 0.0:
+            raise DataError(f"{config.dataset_dir}: the chief could not read split {config.train_split!r}; "
+                            "its output says why")
+        return report, state == 1.0
+
+    def _validates(self):
+        """Whether the run checks the split before training (from the flags and the chief's choice: every worker alike)."""
+        config = self.config
+        # read_split validates (and skips) itself with skip_bad_examples; a resumed run was checked when it started.
+        return config.validate_dataset and not config.skip_bad_examples and self.resume_from is None
+
+    def _validate_dataset(self):
+        """Checks every example before training (on the chief); returns the `ValidationReport` (None if unchecked).
+
+        Under several workers the other workers get None (see `_chief_report`).
+        """
+        config = self.config
+        if not self._validates():
+            return None
+        report, usable = self._chief_report()
+        if not usable and report is None:
+            raise DataError(f"{config.dataset_dir}: split {config.train_split!r} has unusable examples (the "
+                            "chief's output names them); fix them or pass --skip_bad_examples")
+        if not usable:
             shown = "; ".join(str(p) for p in report.problems[:3])
             more = f" (and {len(report.problems) - 3} more)" if len(report.problems) > 3 else ""
             raise DataError(
                 f"{config.dataset_dir}: split {config.train_split!r} has {len(report.bad_examples)} unusable "
                 f"example(s): {shown}{more}; fix them or pass --skip_bad_examples"
             )
-        self.callbacks.on_message(
-            f"validated {config.dataset} split {config.train_split!r}: {report.num_examples} examples"
-        )
+        if report is not None:
+            self.callbacks.on_message(
+                f"validated {config.dataset} split {config.train_split!r}: {report.num_examples} examples"
+            )
         return report
 
     def _resolve_class_weights(self, report):
@@ -191,10 +228,11 @@ class Trainer:
             recorded = model_dir_lib.read_model_dir_json(self.model_dir).get("train", {}).get("class_weights")
             if isinstance(recorded, list) and len(recorded) == num_classes:
                 return tuple(float(w) for w in recorded)
-        if report is None:
-            report = data_lib.validate_split(config.dataset, config.dataset_dir, config.train_split,
-                                             num_classes=num_classes, val_fraction=config.val_fraction)
-        weights = tuple(statistics.median_frequency_weights(report))
+        if not self._validates():
+            report = self._chief_report()[0]  # None on the workers other than the chief
+        # Computed on the chief, from the split it read, and handed to every worker.
+        weights = statistics.median_frequency_weights(report) if self.chief else np.zeros(num_classes)
+        weights = tuple(float(w) for w in self.cluster.share_from_chief(weights))
         self.callbacks.on_message("median-frequency class weights: " + ", ".join(f"{w:.3g}" for w in weights))
         return weights
 

@@ -193,7 +193,8 @@ def test_two_workers_on_localhost_complete_a_few_steps(dataset_dir, tmp_path):
     workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
     command = _command("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={model_dir}",
                        *TINY, *V2, "--train_steps=3", "--checkpoint_steps=2", "--strategy=multi_worker",
-                       "--eval_steps=2", "--verbosity=0")  # INFO: the input pipelines' shares
+                       "--eval_steps=2", "--validate_dataset", "--class_weights=median_frequency",
+                       "--verbosity=0")  # INFO: the pipelines' shares
     processes = []
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
@@ -210,6 +211,11 @@ def test_two_workers_on_localhost_complete_a_few_steps(dataset_dir, tmp_path):
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output
         assert "2 replicas" in output and "finished at step 3" in output
+    # Only the chief checks the split before training; the other shares its data, and its answer.
+    assert "validated synthetic split 'train': 12 examples" in outputs[0]
+    assert "validated synthetic split" not in outputs[1], outputs[1]
+    weights = [re.findall(r"^median-frequency class weights: .*$", output, re.MULTILINE) for output in outputs]
+    assert len(weights[0]) == 1 and weights[0] == weights[1], weights  # the chief's, on both
     # Each worker's input pipeline decodes its own half of the 12 training images, and only that.
     for index, output in enumerate(outputs):
         assert f"input pipeline {index} of 2 reads 6 of the 12 examples" in output, output

@@ -7,6 +7,7 @@ waits for the progress line it needs rather than for a fixed time.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -127,6 +128,25 @@ def test_workers_with_their_own_model_dir_stop_before_the_first_step_naming_who_
         assert f"worker 1 ({workers[1]}) could not see" in last, last
     assert f"{tmp_path / 'b'}/{cluster.TOKEN_FILE}" in runs[1].stderr[-1]  # the file it looked for
     assert _latest_step(str(tmp_path / "a")) is None
+
+
+def test_a_bad_example_found_by_the_chief_stops_every_worker_before_the_first_step(dataset_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(dataset_dir, data)
+    broken = data / "JPEGImages" / "train_00003.jpg"
+    broken.write_bytes(broken.read_bytes()[:100])  # a truncated JPEG
+    runs, _ = _cluster(str(data), [str(tmp_path / "run")] * 2, "--train_steps=3", "--validate_dataset")
+    try:
+        statuses = [run.finish() for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+    for run, status in zip(runs, statuses):
+        assert status == 2, run.output()
+        assert not any("Traceback" in line for line in run.stderr), run.output()
+        assert not run.steps(), run.output()
+    assert "train_00003" in runs[0].stderr[-1], runs[0].output()  # the chief read the split and names the file
+    assert "unusable examples (the chief's output names them)" in runs[1].stderr[-1], runs[1].output()
 
 
 class _SigtermAt(Callbacks):
