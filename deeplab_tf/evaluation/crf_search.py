@@ -1,7 +1,8 @@
 """The dense CRF's parameter search: a grid of w1, θα, θβ, its table of mIoU, and the best setting.
 
-DeepLab v2 (Chen et al., TPAMI 2017, §3.3 and §4) sets the appearance kernel's
-weight and widths by cross-validation on the val set; `tools.evaluate --crf
+DeepLab v2 (Chen et al., TPAMI 2017) set the appearance kernel's weight and
+widths by cross-validation on val images (w1 in [3, 6], θα in [30, 100], θβ in
+[3, 6], with w2 = 3 and θγ = 3 fixed); `tools.evaluate --crf
 --crf_search` does the same, running every setting's CRF on one network pass.
 The result goes to `eval/crf_search.json` (and a markdown table beside it), which
 `tools.export --crf` reads for its parameters (`read_best`).
