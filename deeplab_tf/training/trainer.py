@@ -101,7 +101,6 @@ class Trainer:
         self.num_replicas = self.strategy.num_replicas_in_sync
         self.chief = strategy_lib.is_chief(self.strategy)
         self.is_tpu = isinstance(self.strategy, tf.distribute.TPUStrategy)
-        self.multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
         self.cluster = cluster_lib.Cluster(self.strategy, self.chief)
         # The checkpoint the run resumes from, as the chief chose it for every worker (None: a fresh start).
         self.resume_from = None
@@ -346,7 +345,7 @@ class Trainer:
         try:
             return self._run()
         except tf.errors.OpError as error:
-            reason = cluster_lib.peer_failure(error) if self.multi_worker else None
+            reason = cluster_lib.peer_failure(error) if self.cluster.multi_worker else None
             if reason is None:
                 raise
             raise PeerLostError(reason, model_dir_lib.latest_checkpoint(self.model_dir)) from None
@@ -611,11 +610,11 @@ class _Evaluations:
             metrics = result.metrics()
             miou, per_class_iou, num_images = metrics["miou"], metrics["per_class_iou"], metrics["num_images"]
             is_best = miou is not None and (self.best is None or miou > self.best["miou"])
-        if trainer.multi_worker:
-            shared = trainer.cluster.share_from_chief([np.nan if miou is None else miou, float(is_best)])
-            if not trainer.chief:
-                miou = None if np.isnan(shared[0]) else float(shared[0])
-                is_best = bool(shared[1] > 0.5)
+        # The chief's result on every worker (in one process, the values as they are).
+        shared = trainer.cluster.share_from_chief([np.nan if miou is None else miou, float(is_best)])
+        if not trainer.chief:
+            miou = None if np.isnan(shared[0]) else float(shared[0])
+            is_best = bool(shared[1] > 0.5)
         if is_best:
             record = {"step": int(step), "miou": miou, "per_class_iou": per_class_iou,
                       "num_images": num_images, "eval_split": config.eval_split}

@@ -111,9 +111,8 @@ def _latest_step(model_dir):
     return int(latest.rsplit("-", 1)[1]) if latest else None
 
 
-def test_workers_with_their_own_model_dir_stop_before_the_first_step_naming_who_cannot_see_the_chief(
-        dataset_dir, tmp_path):
-    runs, workers = _cluster(dataset_dir, [str(tmp_path / "a"), str(tmp_path / "b")], "--train_steps=3")
+def _assert_all_stop_before_the_first_step(runs):
+    """Every worker exits 2 (bad flags or data) with a one-line error, no traceback, before any step."""
     try:
         statuses = [run.finish() for run in runs]
     finally:
@@ -122,7 +121,14 @@ def test_workers_with_their_own_model_dir_stop_before_the_first_step_naming_who_
     for run, status in zip(runs, statuses):
         assert status == 2, run.output()
         assert not any("Traceback" in line for line in run.stderr), run.output()
-        assert not run.steps(), run.output()  # before the first step
+        assert not run.steps(), run.output()
+
+
+def test_workers_with_their_own_model_dir_stop_before_the_first_step_naming_who_cannot_see_the_chief(
+        dataset_dir, tmp_path):
+    runs, workers = _cluster(dataset_dir, [str(tmp_path / "a"), str(tmp_path / "b")], "--train_steps=3")
+    _assert_all_stop_before_the_first_step(runs)
+    for run in runs:
         last = run.stderr[-1]
         assert last.startswith("train: error: --model_dir:") and "must be one directory every worker shares" in last
         assert f"worker 1 ({workers[1]}) could not see" in last, last
@@ -136,15 +142,7 @@ def test_a_bad_example_found_by_the_chief_stops_every_worker_before_the_first_st
     broken = data / "JPEGImages" / "train_00003.jpg"
     broken.write_bytes(broken.read_bytes()[:100])  # a truncated JPEG
     runs, _ = _cluster(str(data), [str(tmp_path / "run")] * 2, "--train_steps=3", "--validate_dataset")
-    try:
-        statuses = [run.finish() for run in runs]
-    finally:
-        for run in runs:
-            run.kill()
-    for run, status in zip(runs, statuses):
-        assert status == 2, run.output()
-        assert not any("Traceback" in line for line in run.stderr), run.output()
-        assert not run.steps(), run.output()
+    _assert_all_stop_before_the_first_step(runs)
     assert "train_00003" in runs[0].stderr[-1], runs[0].output()  # the chief read the split and names the file
     assert "unusable examples (the chief's output names them)" in runs[1].stderr[-1], runs[1].output()
 
