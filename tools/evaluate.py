@@ -8,7 +8,8 @@
     python -m tools.evaluate --model_dir=runs/demo/v2 --crf --crf_search   # eval/crf_search.md
 
 Writes `model_dir/eval/metrics.json` (with `--crf` also `metrics_crf.json`, from
-the same pass), prints a per-class table and, with `--report`, an HTML page.
+the same pass; with `--crf_search` also `crf_search.json` and `.md`), prints a
+per-class table and, with `--report`, an HTML page.
 `--dataset`/`--dataset_dir` default to what the model directory records;
 `--output_stride`, when given, is the stride at test time (v3's OS16 → OS8
 step: same weights, ASPP rates follow), else the model's own. The other model
@@ -17,7 +18,8 @@ directory's.
 
 With `--watch` it is a sidecar evaluator (`deeplab_tf.evaluation.watch`): every
 checkpoint, as the trainer writes it, with the same settings, into
-`eval/metrics_history.jsonl` and TensorBoard events in `eval/sidecar/`. It exits
+`eval/metrics_history.jsonl` and TensorBoard events in `eval/sidecar/` (another
+`--output_name=<name>.json`: `<name>_history.jsonl`, `eval/sidecar_<name>/`). It exits
 with status 0 after the final step's checkpoint, 3 when --watch_timeout passes
 without a new one.
 """
@@ -36,7 +38,9 @@ import tensorflow as tf  # noqa: E402
 from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
 from deeplab_tf.config import ModelConfig  # noqa: E402
 from deeplab_tf.data import eval_pipeline, palettes, read_split  # noqa: E402
+from deeplab_tf.errors import InputError  # noqa: E402
 from deeplab_tf.evaluation import (  # noqa: E402
+    crf_search,
     evaluate,
     metrics_document,
     per_class_table,
@@ -44,8 +48,6 @@ from deeplab_tf.evaluation import (  # noqa: E402
     write_metrics_file,
 )
 from deeplab_tf.evaluation import watch as watch_lib  # noqa: E402
-from deeplab_tf.errors import InputError  # noqa: E402
-from deeplab_tf.evaluation import crf_search  # noqa: E402
 from deeplab_tf.evaluation.report import write_report  # noqa: E402
 from deeplab_tf.inference import Predictor  # noqa: E402
 
@@ -121,8 +123,8 @@ class _Job:
     pad_to: "tuple[int, int] | None"
     output_name: str
     crf_output_name: str
-    crf_search: list = dataclasses.field(default_factory=list)  # the --crf_search settings
-    examples: "tf.data.Dataset | None" = None
+    crf_search: list  # the --crf_search settings ([] without it)
+    examples: "tf.data.Dataset"
 
 
 def _job_from_flags():
@@ -131,27 +133,32 @@ def _job_from_flags():
     output_stride = model_flags.output_stride_at_test_time()
     name, directory = _dataset_from_flags(record)
     output_name, crf_output_name = _output_names()
-    job = _Job(
+    info = data_flags.dataset_info_for_model(name, directory, config.num_classes)
+    settings = inference_flags.inference_settings_from_flags()
+    crf_params = inference_flags.crf_params_from_flags()
+    pad_to = cli.parse_size("eval_pad_size", FLAGS.eval_pad_size)
+    if FLAGS.max_images < 0:
+        raise cli.UsageError(f"--max_images: must be >= 0, got {FLAGS.max_images}")
+    grid = _search_grid(crf_params)
+    recorded = record.get("dataset") if name == (record.get("dataset") or {}).get("name") else None
+    examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=info.num_classes,
+                                        val_fraction=data_flags.val_fraction_from_flags(recorded)),
+                             pad_to=pad_to, ignore_label=info.ignore_label)
+    return _Job(
         config=config,
         test_config=config.with_output_stride(output_stride) if output_stride else config,
         output_stride=output_stride,
         dataset=name,
         dataset_dir=directory,
-        info=data_flags.dataset_info_for_model(name, directory, config.num_classes),
-        settings=inference_flags.inference_settings_from_flags(),
-        crf_params=inference_flags.crf_params_from_flags(),
-        pad_to=cli.parse_size("eval_pad_size", FLAGS.eval_pad_size),
+        info=info,
+        settings=settings,
+        crf_params=crf_params,
+        pad_to=pad_to,
         output_name=output_name,
         crf_output_name=crf_output_name,
+        crf_search=grid,
+        examples=examples,
     )
-    if FLAGS.max_images < 0:
-        raise cli.UsageError(f"--max_images: must be >= 0, got {FLAGS.max_images}")
-    job.crf_search = _search_grid(job.crf_params)
-    recorded = record.get("dataset") if name == (record.get("dataset") or {}).get("name") else None
-    job.examples = eval_pipeline(read_split(name, directory, FLAGS.eval_split, num_classes=job.info.num_classes,
-                                            val_fraction=data_flags.val_fraction_from_flags(recorded)),
-                                 pad_to=job.pad_to, ignore_label=job.info.ignore_label)
-    return job
 
 
 def _evaluate_checkpoint(job, checkpoint, num_samples=0):

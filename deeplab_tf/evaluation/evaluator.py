@@ -32,8 +32,8 @@ class EvaluationResult:
         crf_confusion: the same after the CRF, or None without it.
         num_images: images evaluated.
         timing: seconds: `inference_s` and `crf_s` (every CRF setting's) in total,
-            `seconds_per_image` and `crf_seconds_per_image` as medians (the first image, which
-            traces the graph, is left out when there are others), `total_s`.
+            `seconds_per_image` and `crf_seconds_per_image` (`crf_params`' own) as medians
+            (the first image, which traces the graph, is left out when there are others), `total_s`.
         samples: the first `num_samples` images with their predictions.
         search_confusions: the CRF's confusion matrix for each of `crf_search`'s
             settings, in its order.
@@ -97,6 +97,7 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
         examples = examples.take(max_images)
         total = max_images if total is None else min(total, max_images)
     inference_times, crf_times, samples = [], [], []
+    crf_total = 0.0  # every setting's CRF time
     started = time.perf_counter()
 
     def network_pass():
@@ -121,19 +122,21 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
     for run in same_size_runs(network_pass(), crf_batch_size if settings else 1,
                               lambda image: image.image.shape):
         if settings:
-            start = time.perf_counter()
+            images, probabilities = np.stack([i.image for i in run]), np.stack([i.probabilities for i in run])
             for params, crf_confusion in zip(settings, crf_confusions):
-                refined = dense_crf(
-                    np.stack([i.image for i in run]), np.stack([i.probabilities for i in run]), params,
-                    crf_backend, valid_size=[i.size for i in run], from_probabilities=True,
-                )
-                for image, probabilities in zip(run, refined):
+                start = time.perf_counter()
+                refined = dense_crf(images, probabilities, params, crf_backend, valid_size=[i.size for i in run],
+                                    from_probabilities=True)
+                for image, scores in zip(run, refined):
                     height, width = image.size
-                    crf_prediction = probabilities[:height, :width].argmax(axis=-1).astype(np.int32)
+                    crf_prediction = scores[:height, :width].argmax(axis=-1).astype(np.int32)
                     crf_confusion.update_state(image.label, crf_prediction)
                     if params is crf_params:
                         image.crf_prediction = crf_prediction
-            crf_times.extend([(time.perf_counter() - start) / len(run)] * len(run))
+                seconds = time.perf_counter() - start
+                crf_total += seconds
+                if params is crf_params:  # the per-image time is that of --crf's own setting
+                    crf_times.extend([seconds / len(run)] * len(run))
         for image in run:
             if len(samples) < num_samples:
                 samples.append(image.sample())
@@ -147,7 +150,7 @@ def evaluate(predictor, examples, num_classes, *, ignore_label=IGNORE_LABEL, crf
         "total_s": time.perf_counter() - started,
     }
     if crf_params is not None:
-        timing.update(crf_s=float(np.sum(crf_times)), crf_seconds_per_image=_steady_median(crf_times))
+        timing.update(crf_s=crf_total, crf_seconds_per_image=_steady_median(crf_times))
     results = {params: c.result().numpy() for params, c in zip(settings, crf_confusions)}
     return EvaluationResult(
         confusion=confusion.result().numpy(),

@@ -79,9 +79,11 @@ def _pydensecrf_on_valid(image, logits, valid_size, params):
     return result
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=None)
 def _compiled_tf_crf(params):
-    # One graph per parameter set, traced once for every image size and batch size.
+    # One graph per parameter set, traced once for every image size and batch size. Unbounded: a
+    # parameter search cycles through its whole grid for every image, which an LRU of fewer
+    # entries than the grid would retrace each time.
     def run(images, logits, valid_sizes):
         return dense_crf_tf(images, logits, params, valid_sizes)
 
