@@ -11,6 +11,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from deeplab_tf.data import image_io
 from deeplab_tf.data.image_io import voc_colormap
 
 def voc_palette():
@@ -49,9 +50,7 @@ def label_png(label, palette=None):
     """
     label = np.asarray(label)
     if label.dtype == np.uint16:
-        buffer = io.BytesIO()
-        Image.fromarray(label).save(buffer, format="PNG")
-        return buffer.getvalue()
+        return image_io.encode_index_png(label)
     palette = voc_palette() if palette is None else np.asarray(palette, np.uint8)
     picture = Image.fromarray(np.asarray(label, np.uint8), mode="P")
     picture.putpalette(palette[:256].ravel().tolist())

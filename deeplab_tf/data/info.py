@@ -69,7 +69,7 @@ class DatasetInfo:
         name: the `--dataset` name it was read as.
         num_classes: number of classes the model predicts (labels 0..num_classes-1).
         ignore_label: the label of pixels left out of the loss and the metrics
-            (255; 65535 above 255 classes, see `label_space`).
+            (default 255; 65535 above 255 classes, see `label_space`).
         class_names: one name per class, in label order.
         zero_is_ignore: the files store the ignore label as 0 and class k as
             k + 1 (official ADE20K TFRecords, folder datasets with
@@ -81,12 +81,14 @@ class DatasetInfo:
 
     name: str
     num_classes: int
-    ignore_label: int = IGNORE_LABEL
+    ignore_label: int = None  # None: `label_space.ignore_label_for(num_classes)`
     class_names: tuple = ()
     zero_is_ignore: bool = False
     palette: tuple = ()
 
     def __post_init__(self):
+        if self.ignore_label is None:
+            object.__setattr__(self, "ignore_label", label_space.ignore_label_for(self.num_classes))
         object.__setattr__(self, "palette", tuple(tuple(int(c) for c in colour) for colour in self.palette))
         if self.palette and len(self.palette) != self.num_classes:
             raise ConfigError(
@@ -168,8 +170,7 @@ def _info_from_metadata(name, meta, path):
         raise DataError(f"{path}: {num_classes} classes (0 included) but {len(names)} class names "
                         f"and {len(palette)} palette colours")
     # Stored 0 - 1 wraps to the label type's maximum: 255, or 65535 (`image_io.shift_zero_ignore`).
-    return DatasetInfo(name, num_classes - 1, label_space.ignore_label_for(num_classes - 1), names[1:],
-                       zero_is_ignore=True, palette=palette[1:])
+    return DatasetInfo(name, num_classes - 1, class_names=names[1:], zero_is_ignore=True, palette=palette[1:])
 
 
 def dataset_info(name, dataset_dir, num_classes=None):
@@ -190,9 +191,8 @@ def dataset_info(name, dataset_dir, num_classes=None):
     check_dataset_name(name)
     if name == "folder":
         classes = classes_file.read_classes(dataset_dir)
-        count = len(classes.class_names)
-        info = DatasetInfo(name, count, label_space.ignore_label_for(count), classes.class_names,
-                           classes.zero_is_ignore, classes.class_colors)
+        info = DatasetInfo(name, len(classes.class_names), class_names=classes.class_names,
+                           zero_is_ignore=classes.zero_is_ignore, palette=classes.class_colors)
     elif name in _FIXED:
         info = DatasetInfo(name, len(_FIXED[name]), IGNORE_LABEL, _FIXED[name])
     else:
@@ -209,7 +209,7 @@ def dataset_info(name, dataset_dir, num_classes=None):
                     "num_classes",
                     f"required for dataset {name!r} (no {METADATA_FILE} in {dataset_dir})",
                 )
-            info = DatasetInfo(name, int(num_classes), label_space.ignore_label_for(int(num_classes)))
+            info = DatasetInfo(name, int(num_classes))
         else:
             info = _info_from_metadata(name, meta, os.path.join(dataset_dir, METADATA_FILE))
     if num_classes is not None and int(num_classes) != info.num_classes:
@@ -217,12 +217,9 @@ def dataset_info(name, dataset_dir, num_classes=None):
             "num_classes",
             f"{num_classes} given but dataset {name!r} has {info.num_classes} classes",
         )
-    if not 1 <= info.num_classes <= label_space.MAX_CLASSES or not (
-            info.num_classes <= info.ignore_label <= label_space.MAX_LABEL_VALUE):
+    # The ignore labels are checked where they are read (`_info_from_metadata`, `classes_file`).
+    if not 1 <= info.num_classes <= label_space.MAX_CLASSES:
         raise ConfigError(
-            "num_classes",
-            f"{info.num_classes} classes with ignore label {info.ignore_label}: a dataset has 1 to "
-            f"{label_space.MAX_CLASSES} classes and an ignore label from num_classes to "
-            f"{label_space.MAX_LABEL_VALUE} (0 in dataset.json or classes.json: 0 is ignored)",
+            "num_classes", f"{info.num_classes} classes: a dataset has 1 to {label_space.MAX_CLASSES} classes"
         )
     return info

@@ -34,7 +34,8 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
     (VOC layout, synthetic, folder) or every n-th shard file (TFRecord, TFDS);
     with fewer files than pipelines, every n-th record of each file (TFRecord)
     or an even part of the examples (TFDS). So n workers together decode the
-    split once, and `shuffle_files` shuffles each pipeline's own share.
+    split once (but `skip_bad_examples` first validates the whole split on
+    each), and `shuffle_files` shuffles each pipeline's own share.
 
     Without `skip_bad_examples`, listed files that are missing raise here and
     an undecodable or inconsistent example raises when it is read; with it, the

@@ -2,8 +2,9 @@
 
 Under `tf.distribute`, `distribute_datasets_from_function` hands each input
 pipeline a `tf.distribute.InputContext`. The readers use it to keep pipeline i
-of n to examples (or shard files) i, i + n, i + 2n, ... of the split's list, so
-the shares are disjoint, cover the split, and each pipeline decodes its own only.
+of n to examples (or shard files) i, i + n, i + 2n, ... of the split's list
+(TFDS: its own file split, or an even range of examples), so the shares are
+disjoint, cover the split, and each pipeline decodes its own only.
 """
 
 from absl import logging
