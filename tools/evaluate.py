@@ -234,12 +234,11 @@ def main(argv):
 def _watch():
     """`--watch`: every checkpoint of --model_dir as it appears, until the final step's or --watch_timeout."""
     path = FLAGS.model_dir
-    if os.path.isfile(path):
+    what = ("a file" if os.path.isfile(path) else
+            "an exported SavedModel" if tf.saved_model.contains_saved_model(path) else None)
+    if what:
         raise cli.UsageError(f"--watch: needs a training run's --model_dir (model_config.json, checkpoints/); "
-                             f"{path} is a file")
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise cli.UsageError(f"--watch: needs a training run's --model_dir (model_config.json, checkpoints/); "
-                             f"{path} is an exported SavedModel")
+                             f"{path} is {what}")
     if FLAGS.report:
         raise cli.UsageError("--report: not with --watch; run tools.evaluate without --watch for a report")
     if FLAGS.crf_search:

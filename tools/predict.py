@@ -30,7 +30,7 @@ from deeplab_tf.data import DatasetInfo, label_space, palettes  # noqa: E402
 from deeplab_tf.errors import DataError, InputError  # noqa: E402
 from deeplab_tf.evaluation import images as image_files  # noqa: E402
 from deeplab_tf.export import read_export_info  # noqa: E402
-from deeplab_tf.inference import InferenceSettings, Predictor, SavedModelLogits  # noqa: E402
+from deeplab_tf.inference import Predictor, SavedModelLogits  # noqa: E402
 from deeplab_tf.postprocess import dense_crf, same_size_runs  # noqa: E402
 
 flags.DEFINE_string("model", None, "A model directory, a .keras file or a SavedModel directory.")
@@ -52,9 +52,10 @@ def _load_model(path, settings):
         info = read_export_info(path)
         if info.get("crf") and FLAGS.crf:
             raise cli.UsageError(f"--crf: {path} already runs the dense CRF in its graph (tools.export --crf)")
-        if info.get("crf") and settings != InferenceSettings(window_overlap=settings.window_overlap):
-            # Each scale, flip or tile would be refined on its own, then averaged: not the CRF of the image.
-            flag = "--eval_scales" if settings.scales != (1.0,) else "--flip" if settings.flip else "--window_size"
+        # Each scale, flip or tile would be refined on its own, then averaged: not the CRF of the image.
+        flag = ("--eval_scales" if settings.scales != (1.0,) else "--flip" if settings.flip else
+                "--window_size" if settings.window_size else None)
+        if info.get("crf") and flag:
             raise cli.UsageError(f"{flag}: {path} runs the dense CRF in its graph, which would refine each pass "
                                  "on its own; export the scales, flip or window with it (tools.export --crf ...)")
         return SavedModelLogits(path), info.get("dataset") or {}

@@ -24,7 +24,6 @@ class AtrousBackbone(keras.Model):
         self.model_config = config
         self.fold_batch_norm = fold_batch_norm
         self.low_level_output = low_level_output
-        self.output_stride = config.output_stride
 
     def get_config(self):
         return {

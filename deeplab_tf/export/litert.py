@@ -62,7 +62,7 @@ def measure_latency(model_path, num_threads=2, warmup_runs=3, timed_runs=20, see
     untimed runs (the first run also packs XNNPACK's weights).
 
     Returns:
-        {"file_size_bytes", "input_size" [h, w], "num_threads", "runtime",
+        {"tflite" (its path), "file_size_bytes", "input_size" [h, w], "num_threads", "runtime",
          "median_s", "mean_s", "min_s", "max_s", "timed_runs", "times_s"}.
     """
     return measure_latencies([model_path], num_threads, warmup_runs, timed_runs, seed)[0]
@@ -72,8 +72,8 @@ def measure_latencies(model_paths, num_threads=2, warmup_runs=3, timed_runs=20, 
     """`measure_latency` of several models, timed in turns: one `invoke()` of each model a turn.
 
     On a shared machine the load changes from second to second; timing the
-    models in the same turns lets `paired_speedups` compare them under the
-    same conditions, turn by turn.
+    models in the same turns lets `benchmarking.paired_ratio` compare them
+    under the same conditions, turn by turn.
 
     Returns:
         One `measure_latency` dict per model, in order.
