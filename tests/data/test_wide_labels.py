@@ -15,15 +15,10 @@ from deeplab_tf.data.convert import write_tfrecords
 from deeplab_tf.errors import DataError
 from deeplab_tf.metrics import ConfusionMatrix
 from deeplab_tf.training import losses
+from tests.data.test_folder import png, write_folder
 
 NAMES = [f"c{k}" for k in range(300)]
 PRESENT = (0, 7, 255, 256, 299)  # a handful of the 300 classes, 255 among them: a class here, not ignored
-
-
-def png(array):
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def stored_mask(seed, size=16):
@@ -36,15 +31,9 @@ def stored_mask(seed, size=16):
 
 
 def write_set(root, masks, classes):
-    os.makedirs(os.path.join(root, "images"))
-    os.makedirs(os.path.join(root, "masks"))
-    (root / "classes.json").write_text(json.dumps(classes))
-    for name, mask in masks.items():
-        (root / "masks" / f"{name}.png").write_bytes(png(mask))
-        image = np.random.default_rng(len(name)).integers(0, 255, (*mask.shape[:2], 3), dtype=np.uint8)
-        (root / "images" / f"{name}.png").write_bytes(png(image))
-    (root / "train.txt").write_text("".join(f"{n}\n" for n in masks))
-    return str(root)
+    """A folder set: `masks` {name: uint16 or RGB array} as PNGs, PNG images, all in the train split."""
+    encoded = {name: png(mask, None) for name, mask in masks.items()}
+    return write_folder(root, encoded, classes, splits={"train": list(masks)}, image_ext=".png")
 
 
 def labels_of(name, root, split="train"):
