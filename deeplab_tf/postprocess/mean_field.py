@@ -104,8 +104,8 @@ def mean_field_inference(colours, logits, pixels, params):
 class _PairwiseFilter:
     """The messages w_k·(k·Q)/(k·1) of the bilateral and Gaussian kernels, built once per batch.
 
-    Each kernel is a lattice turned into sparse splat, blur and slice matrices; its
-    normalisation and weight are folded into the slice matrix.
+    Each kernel is a lattice turned into a `permutohedral.Filtering`; its
+    normalisation and weight are folded into the slice.
     """
 
     def __init__(self, colours, pixels, params):
@@ -128,21 +128,10 @@ class _PairwiseFilter:
     def _kernel(features, weight, images):
         lattice = permutohedral.build_lattice(features, images)
         d = features.shape[-1]
-        indices = permutohedral.splat_indices(lattice)
-        splat = permutohedral.splat_matrix(lattice, indices, lattice.weights)
-        blurs = permutohedral.blur_matrices(lattice)
-        unnormalised = lattice.weights * permutohedral.slice_scale(d)
+        filtering = permutohedral.filtering(lattice, lattice.weights * permutohedral.slice_scale(d))
         # Normalise after filtering: divide by the filtered constant 1, k·1.
-        total = permutohedral.filter_values(
-            splat,
-            blurs,
-            permutohedral.splat_matrix(lattice, indices, unnormalised),
-            tf.ones_like(features[:, :1]),
-        )
-        slice_ = permutohedral.splat_matrix(
-            lattice, indices, unnormalised * (np.float32(weight) / (total + _NORM_EPSILON))
-        )
-        return splat, blurs, slice_
+        total = permutohedral.apply(filtering, tf.ones_like(features[:, :1]))[:, 0]
+        return permutohedral.scale_outputs(filtering, np.float32(weight) / (total + _NORM_EPSILON))
 
     def __call__(self, q):
         """The message of each kernel, [N, C] each.
@@ -150,4 +139,4 @@ class _PairwiseFilter:
         The kernels' filterings are independent ops, which TF's inter-op threads
         run in parallel (each sparse matmul runs on one thread).
         """
-        return [permutohedral.filter_values(*kernel, q) for kernel in self.kernels]
+        return [permutohedral.apply(kernel, q) for kernel in self.kernels]

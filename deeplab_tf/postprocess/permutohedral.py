@@ -309,15 +309,85 @@ def _inverse_permutation(order):
     return tf.tensor_scatter_nd_update(tf.zeros([size], tf.int64), order[:, None], tf.range(size))
 
 
-def splat_indices(lattice):
+class Filtering(NamedTuple):
+    """One kernel's filtering of N points' [N, C] values, built once per lattice.
+
+    In one of two forms, whichever costs less for the lattice (`filtering`); the
+    other form's matrices are empty, so `apply` runs both and pays for one:
+
+    - staged: `splat` [M, N], the d+1 `blurs` [M, M] and `slice_` [M, N] (its
+      transpose slices), three kinds of sparse matmul per filtering, as the paper;
+    - composite: their product `composite` [N, N] (`composite_matrix`), one.
+    """
+
+    composite: tf.sparse.SparseTensor
+    splat: tf.sparse.SparseTensor
+    blurs: tuple
+    slice_: tf.sparse.SparseTensor
+
+
+def filtering(lattice, slice_weights, form="auto"):
+    """The `Filtering` of a lattice, with `slice_weights` [N, d+1] on the slice.
+
+    `form` "auto" builds the composite where `composite_pays`, else the staged
+    form; "composite" or "staged" forces one (the tests do).
+    """
+    d = lattice.vertex_ids.shape[-1] - 1
+    num_points = tf.shape(lattice.vertex_ids, out_type=tf.int64)[0]
+    empty_blurs = tuple(_empty([0, 0]) for _ in range(d + 1))
+    empty_staged = (_empty([0, num_points]), empty_blurs, _empty([0, num_points]))
+
+    def composite():
+        return Filtering(composite_matrix(lattice, slice_weights), *empty_staged)
+
+    def staged():
+        indices = _splat_indices(lattice)
+        return Filtering(
+            _empty([num_points, num_points]),
+            _splat_matrix(lattice, indices, lattice.weights),
+            tuple(blur_matrices(lattice)),
+            _splat_matrix(lattice, indices, slice_weights),
+        )
+
+    if form == "auto":
+        return tf.cond(composite_pays(lattice), composite, staged)
+    return composite() if form == "composite" else staged()
+
+
+def apply(filtering_, values):
+    """Filters [N, C] values: splat, blur and slice, or the composite's one matmul."""
+    lattice_values = tf.sparse.sparse_dense_matmul(filtering_.splat, values)
+    for blur in filtering_.blurs:
+        lattice_values += tf.sparse.sparse_dense_matmul(blur, lattice_values)
+    staged = tf.sparse.sparse_dense_matmul(filtering_.slice_, lattice_values, adjoint_a=True)
+    return staged + tf.sparse.sparse_dense_matmul(filtering_.composite, values)
+
+
+def scale_outputs(filtering_, factors):
+    """The `Filtering` whose output point i is multiplied by factors [N]: the slice's rows scaled."""
+    composite = filtering_.composite
+    slice_ = filtering_.slice_
+    return filtering_._replace(
+        composite=composite.with_values(composite.values * tf.gather(factors, composite.indices[:, 0])),
+        slice_=slice_.with_values(slice_.values * tf.gather(factors, slice_.indices[:, 1])),
+    )
+
+
+def _empty(shape):
+    return tf.sparse.SparseTensor(
+        tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.float32), tf.cast(tf.stack(shape), tf.int64)
+    )
+
+
+def _splat_indices(lattice):
     """int64 [N·(d+1), 2] (vertex, point) pairs: the entries of the splat matrix."""
     d = lattice.vertex_ids.shape[-1] - 1
     points = tf.repeat(tf.range(tf.shape(lattice.vertex_ids, out_type=tf.int64)[0]), d + 1)
     return tf.stack([tf.reshape(lattice.vertex_ids, [-1]), points], axis=1)
 
 
-def splat_matrix(lattice, indices, weights):
-    """The sparse [M, N] matrix with `weights` [N, d+1] at `splat_indices(lattice)`.
+def _splat_matrix(lattice, indices, weights):
+    """The sparse [M, N] matrix with `weights` [N, d+1] at `_splat_indices(lattice)`.
 
     With the barycentric weights it splats (accumulates point values onto the
     vertices); its transpose slices. Built once per lattice, so each filtering is
@@ -351,24 +421,103 @@ def blur_matrices(lattice):
     return matrices
 
 
-def filter_values(splat, blurs, slice_, values):
-    """Splats [N, C] values with `splat` [M, N], blurs with `blurs`, slices with `slice_`ᵀ."""
-    lattice_values = tf.sparse.sparse_dense_matmul(splat, values)
-    for blur in blurs:
-        lattice_values += tf.sparse.sparse_dense_matmul(blur, lattice_values)
-    return tf.sparse.sparse_dense_matmul(slice_, lattice_values, adjoint_a=True)
-
-
 def slice_scale(d):
     """The constant 1/(1 + 2^−d) that makes splat-blur-slice approximate Σ_j k(f_i, f_j) v_j."""
     return np.float32(1.0 / (1.0 + 2.0 ** (-d)))
 
 
-def gaussian_filter(lattice, values):
+def gaussian_filter(lattice, values, form="auto"):
     """Σ_j exp(−|f_i − f_j|²/2) v_j, approximated on the lattice, for [N, C] values."""
     d = lattice.weights.shape[-1] - 1
-    indices = splat_indices(lattice)
-    splat = splat_matrix(lattice, indices, lattice.weights)
-    slice_ = splat_matrix(lattice, indices, lattice.weights * slice_scale(d))
-    values = tf.convert_to_tensor(values, tf.float32)
-    return filter_values(splat, blur_matrices(lattice), slice_, values)
+    filtering_ = filtering(lattice, lattice.weights * slice_scale(d), form)
+    return apply(filtering_, tf.convert_to_tensor(values, tf.float32))
+
+
+def composite_pays(lattice):
+    """Whether `composite_matrix` is worth building: at most as many entries as one staged filtering.
+
+    The count is of every path a point's value takes to a point through the blur
+    (`composite_matrix`'s products before they merge), an upper bound of its work,
+    found in O(M·d) without building anything. Noisy or finely textured images,
+    whose vertices mostly hold one point, pass; smooth ones, whose vertices are
+    shared by hundreds of points, fail by orders of magnitude.
+    """
+    d = lattice.vertex_ids.shape[-1] - 1
+    size = lattice.num_vertices
+    flat_ids = tf.reshape(lattice.vertex_ids, [-1])
+    # float32 counts: only compared, so rounding does not matter (and GPUs have
+    # no int64 segment sum).
+    points = tf.math.unsorted_segment_sum(tf.ones_like(flat_ids, tf.float32), flat_ids, size)
+    paths = points
+    for j in range(d + 1):
+        padded = tf.concat([paths, tf.zeros([1])], axis=0)
+        paths += tf.reduce_sum(tf.gather(padded, lattice.neighbours[j]), axis=0)
+    neighbour_entries = tf.math.count_nonzero(lattice.neighbours < size, dtype=tf.int64)
+    staged = 2 * tf.size(flat_ids, out_type=tf.int64) + neighbour_entries + (d + 1) * size
+    return tf.reduce_sum(points * paths) <= tf.cast(staged, tf.float32)
+
+
+def composite_matrix(lattice, slice_weights):
+    """The [N, N] matrix `slice_ᵀ · B_d ⋯ B_0 · splat` of a whole filtering, one sparse matmul.
+
+    The lattice is the same in every mean-field iteration, so its splat, blur and
+    slice compose, once, into one linear map of the points' values (sparse-sparse
+    products of CSR matrices, which merge duplicate entries as they go). Where most
+    vertices hold one point (`composite_pays`) it has a few entries per point,
+    against the 2(d+1) + 2(d+1) per point and d+1 per vertex of the staged form.
+
+    Args:
+        lattice: a `Lattice`.
+        slice_weights: float32 [N, d+1], the weights of the slice (the splat's are
+            `lattice.weights`).
+
+    Returns:
+        A `tf.sparse.SparseTensor` [N, N] in row-major order.
+    """
+    d = lattice.vertex_ids.shape[-1] - 1
+    # Left to right: Y = slice_ᵀ, then Y·B_j for j = d..0, then Y·splat. Y has N
+    # rows, not M (the other order is as many products on 6x the rows).
+    product = _csr(_points_by_vertices(lattice, slice_weights))
+    for j in reversed(range(d + 1)):
+        product = tf.raw_ops.SparseMatrixSparseMatMul(a=product, b=_blur_csr(lattice, j), type=tf.float32)
+    splat = tf.raw_ops.SparseMatrixTranspose(
+        input=_csr(_points_by_vertices(lattice, lattice.weights)), type=tf.float32
+    )
+    product = tf.raw_ops.SparseMatrixSparseMatMul(a=product, b=splat, type=tf.float32)
+    matrix = tf.raw_ops.CSRSparseMatrixToSparseTensor(sparse_matrix=product, type=tf.float32)
+    return tf.sparse.SparseTensor(matrix.indices, matrix.values, matrix.dense_shape)
+
+
+def _csr(sparse):
+    # The CSR form of a SparseTensor in row-major order, columns sorted within rows.
+    return tf.raw_ops.SparseTensorToCSRSparseMatrix(
+        indices=sparse.indices, values=sparse.values, dense_shape=sparse.dense_shape
+    )
+
+
+def _points_by_vertices(lattice, weights):
+    """The [N, M] SparseTensor with `weights` [N, d+1] at (point, its vertices), row-major."""
+    d = lattice.vertex_ids.shape[-1] - 1
+    num_points = tf.shape(lattice.vertex_ids, out_type=tf.int64)[0]
+    order = tf.argsort(lattice.vertex_ids, axis=1)
+    columns = tf.gather(lattice.vertex_ids, order, batch_dims=1)
+    rows = tf.repeat(tf.range(num_points), d + 1)
+    indices = tf.stack([rows, tf.reshape(columns, [-1])], axis=1)
+    values = tf.reshape(tf.gather(weights, order, batch_dims=1), [-1])
+    return tf.sparse.SparseTensor(indices, values, tf.stack([num_points, lattice.num_vertices]))
+
+
+def _blur_csr(lattice, direction):
+    """I + (P₋ + P₊)/2 along one direction, as CSR: each row's (−, self, +) in column order."""
+    size = lattice.num_vertices
+    minus, plus = lattice.neighbours[direction, 0], lattice.neighbours[direction, 1]
+    own = tf.range(size)
+    low, high = tf.minimum(minus, plus), tf.maximum(minus, plus)
+    # A missing neighbour is M, past every column, so it sorts last.
+    middle = tf.minimum(tf.maximum(low, own), high)
+    columns = tf.stack([tf.minimum(low, own), middle, tf.maximum(high, own)], axis=1)
+    entries = tf.where(tf.reshape(columns, [-1]) < size)[:, 0]
+    rows = entries // 3
+    columns = tf.gather(tf.reshape(columns, [-1]), entries)
+    values = tf.where(tf.equal(rows, columns), np.float32(1.0), np.float32(0.5))
+    return _csr(tf.sparse.SparseTensor(tf.stack([rows, columns], axis=1), values, tf.stack([size, size])))

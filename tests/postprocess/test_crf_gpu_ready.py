@@ -37,6 +37,7 @@ AddV2 T=int64
 All Tidx=int32 host:reduction_indices
 Assert host:condition host:data
 BroadcastTo T=int64 host:shape
+CSRSparseMatrixToSparseTensor type=float32 host:dense_shape
 Cast SrcT=bool DstT=float32
 Cast SrcT=bool DstT=int64
 Cast SrcT=float32 DstT=int64
@@ -65,6 +66,8 @@ Fill T=int64 index_type=int32 host:dims
 FloorDiv T=int64
 FloorMod T=int64
 GatherNd Tparams=float32 Tindices=int64
+GatherV2 Tparams=float32 Tindices=int32 host:axis
+GatherV2 Tparams=float32 Tindices=int64 host:axis
 GatherV2 Tparams=int64 Tindices=int32 host:axis
 GatherV2 Tparams=int64 Tindices=int64 host:axis
 Greater T=int64
@@ -78,6 +81,7 @@ Less T=float32
 Less T=float64
 Less T=int32 host:x host:y host:z
 Less T=int64
+LessEqual T=float32
 LessEqual T=float64
 Log T=float32
 LogSoftmax T=float32
@@ -85,6 +89,7 @@ LogicalAnd
 LowerBound T=int64 out_type=int64
 Max T=int64 Tidx=int32 host:reduction_indices
 Maximum T=float32
+Maximum T=int64
 Minimum T=int64
 Mul T=float32
 Mul T=float64
@@ -110,13 +115,17 @@ Reshape T=int32 Tshape=int32 host:tensor host:shape host:output
 Reshape T=int64 Tshape=int32 host:shape
 Reshape T=int64 Tshape=int64 host:shape
 Round T=float32
+SelectV2 T=float32
 SelectV2 T=int64
 Shape out_type=int32 T=int64 host:output
 Shape out_type=int64 T=float32 host:output
 Shape out_type=int64 T=int64 host:output
 Size T=int64 out_type=int64 host:output
 Softmax T=float32
+SparseMatrixSparseMatMul type=float32
+SparseMatrixTranspose type=float32
 SparseTensorDenseMatMul T=float32 Tindices=int64 host:a_shape
+SparseTensorToCSRSparseMatrix T=float32 host:dense_shape
 Squeeze T=int64
 StatelessIf host:cond
 StatelessWhile

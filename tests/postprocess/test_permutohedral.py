@@ -1,4 +1,4 @@
-"""Tests for the permutohedral lattice: it approximates a Gaussian filter, both numberings agree."""
+"""Tests for the permutohedral lattice: it approximates a Gaussian filter; both numberings, and both forms of filtering, agree."""
 
 import numpy as np
 import pytest
@@ -53,3 +53,32 @@ def test_barycentric_weights_are_a_partition_of_unity():
     # The d+1 vertices enclosing a point are distinct.
     ids = lattice.vertex_ids.numpy()
     assert all(len(set(row)) == 6 for row in ids)
+
+
+def _bilateral_features(colours, xy_std=67.0, rgb_std=3.0):
+    """The dense CRF's bilateral features (x, y, r, g, b) of an [H, W, 3] image."""
+    rows, columns = np.mgrid[: colours.shape[0], : colours.shape[1]]
+    positions = np.stack([columns, rows], axis=-1).reshape(-1, 2) / xy_std
+    return np.concatenate([positions, colours.reshape(-1, 3) / rgb_std], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("image", ["noise", "smooth"])
+def test_composite_and_staged_filterings_agree(image):
+    rng = np.random.default_rng(2)
+    if image == "noise":  # most vertices hold one pixel
+        colours = rng.uniform(0, 255, (40, 48, 3))
+    else:  # a few colours: hundreds of pixels per vertex, many merged paths
+        colours = np.repeat(rng.uniform(0, 30, (4, 1, 3)), 10, axis=0).repeat(48, axis=1)
+    lattice = permutohedral.build_lattice(_bilateral_features(colours))
+    values = rng.normal(size=(40 * 48, 3)).astype(np.float32)
+    staged = permutohedral.gaussian_filter(lattice, values, form="staged").numpy()
+    composite = permutohedral.gaussian_filter(lattice, values, form="composite").numpy()
+    np.testing.assert_allclose(composite, staged, rtol=1e-5, atol=1e-5 * np.abs(staged).max())
+
+
+def test_the_composite_is_chosen_where_vertices_hold_single_pixels_only():
+    rng = np.random.default_rng(3)
+    noise = permutohedral.build_lattice(_bilateral_features(rng.uniform(0, 255, (64, 64, 3))))
+    flat = permutohedral.build_lattice(_bilateral_features(np.full((64, 64, 3), 128.0)))
+    assert bool(permutohedral.composite_pays(noise))
+    assert not bool(permutohedral.composite_pays(flat))
