@@ -312,14 +312,15 @@ def _inverse_permutation(order):
 class Filtering(NamedTuple):
     """One kernel's filtering of N points' [N, C] values, built once per lattice.
 
-    In one of two forms, whichever costs less for the lattice (`filtering`); the
-    other form's matrices are empty, so `apply` runs both and pays for one:
+    In one of two forms, whichever costs less for the lattice (`filtering`), as
+    `composed` says; the other form's matrices are empty:
 
-    - staged: `splat` [M, N], the d+1 `blurs` [M, M] and `slice_` [M, N] (its
-      transpose slices), three kinds of sparse matmul per filtering, as the paper;
+    - staged: `splat` [N, M] (its transpose splats), the d+1 `blurs` [M, M] and
+      `slice_` [N, M], three kinds of sparse matmul per filtering, as the paper;
     - composite: their product `composite` [N, N] (`composite_matrix`), one.
     """
 
+    composed: tf.Tensor
     composite: tf.sparse.SparseTensor
     splat: tf.sparse.SparseTensor
     blurs: tuple
@@ -335,18 +336,18 @@ def filtering(lattice, slice_weights, form="auto"):
     d = lattice.vertex_ids.shape[-1] - 1
     num_points = tf.shape(lattice.vertex_ids, out_type=tf.int64)[0]
     empty_blurs = tuple(_empty([0, 0]) for _ in range(d + 1))
-    empty_staged = (_empty([0, num_points]), empty_blurs, _empty([0, num_points]))
+    empty_staged = (_empty([num_points, 0]), empty_blurs, _empty([num_points, 0]))
 
     def composite():
-        return Filtering(composite_matrix(lattice, slice_weights), *empty_staged)
+        return Filtering(tf.constant(True), composite_matrix(lattice, slice_weights), *empty_staged)
 
     def staged():
-        indices = _splat_indices(lattice)
         return Filtering(
+            tf.constant(False),
             _empty([num_points, num_points]),
-            _splat_matrix(lattice, indices, lattice.weights),
+            _points_matrix(lattice, lattice.weights),
             tuple(blur_matrices(lattice)),
-            _splat_matrix(lattice, indices, slice_weights),
+            _points_matrix(lattice, slice_weights),
         )
 
     if form == "auto":
@@ -356,11 +357,18 @@ def filtering(lattice, slice_weights, form="auto"):
 
 def apply(filtering_, values):
     """Filters [N, C] values: splat, blur and slice, or the composite's one matmul."""
-    lattice_values = tf.sparse.sparse_dense_matmul(filtering_.splat, values)
-    for blur in filtering_.blurs:
-        lattice_values += tf.sparse.sparse_dense_matmul(blur, lattice_values)
-    staged = tf.sparse.sparse_dense_matmul(filtering_.slice_, lattice_values, adjoint_a=True)
-    return staged + tf.sparse.sparse_dense_matmul(filtering_.composite, values)
+
+    def staged():
+        # The splat as the transpose of a row-major [N, M]: 1.4x faster than an [M, N]
+        # in the same order.
+        lattice_values = tf.sparse.sparse_dense_matmul(filtering_.splat, values, adjoint_a=True)
+        for blur in filtering_.blurs:
+            lattice_values += tf.sparse.sparse_dense_matmul(blur, lattice_values)
+        return tf.sparse.sparse_dense_matmul(filtering_.slice_, lattice_values)
+
+    return tf.cond(
+        filtering_.composed, lambda: tf.sparse.sparse_dense_matmul(filtering_.composite, values), staged
+    )
 
 
 def scale_outputs(filtering_, factors):
@@ -369,7 +377,7 @@ def scale_outputs(filtering_, factors):
     slice_ = filtering_.slice_
     return filtering_._replace(
         composite=composite.with_values(composite.values * tf.gather(factors, composite.indices[:, 0])),
-        slice_=slice_.with_values(slice_.values * tf.gather(factors, slice_.indices[:, 1])),
+        slice_=slice_.with_values(slice_.values * tf.gather(factors, slice_.indices[:, 0])),
     )
 
 
@@ -377,25 +385,6 @@ def _empty(shape):
     return tf.sparse.SparseTensor(
         tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.float32), tf.cast(tf.stack(shape), tf.int64)
     )
-
-
-def _splat_indices(lattice):
-    """int64 [N·(d+1), 2] (vertex, point) pairs: the entries of the splat matrix."""
-    d = lattice.vertex_ids.shape[-1] - 1
-    points = tf.repeat(tf.range(tf.shape(lattice.vertex_ids, out_type=tf.int64)[0]), d + 1)
-    return tf.stack([tf.reshape(lattice.vertex_ids, [-1]), points], axis=1)
-
-
-def _splat_matrix(lattice, indices, weights):
-    """The sparse [M, N] matrix with `weights` [N, d+1] at `_splat_indices(lattice)`.
-
-    With the barycentric weights it splats (accumulates point values onto the
-    vertices); its transpose slices. Built once per lattice, so each filtering is
-    a sparse-dense matmul without an [N·(d+1), C] intermediate.
-    """
-    num_points = tf.shape(weights, out_type=tf.int64)[0]
-    shape = tf.stack([tf.cast(lattice.num_vertices, tf.int64), num_points])
-    return tf.sparse.SparseTensor(indices, tf.reshape(weights, [-1]), shape)
 
 
 def blur_matrices(lattice):
@@ -477,11 +466,11 @@ def composite_matrix(lattice, slice_weights):
     d = lattice.vertex_ids.shape[-1] - 1
     # Left to right: Y = slice_ᵀ, then Y·B_j for j = d..0, then Y·splat. Y has N
     # rows, not M (the other order is as many products on 6x the rows).
-    product = _csr(_points_by_vertices(lattice, slice_weights))
+    product = _csr(_points_matrix(lattice, slice_weights, sort_columns=True))
     for j in reversed(range(d + 1)):
         product = tf.raw_ops.SparseMatrixSparseMatMul(a=product, b=_blur_csr(lattice, j), type=tf.float32)
     splat = tf.raw_ops.SparseMatrixTranspose(
-        input=_csr(_points_by_vertices(lattice, lattice.weights)), type=tf.float32
+        input=_csr(_points_matrix(lattice, lattice.weights, sort_columns=True)), type=tf.float32
     )
     product = tf.raw_ops.SparseMatrixSparseMatMul(a=product, b=splat, type=tf.float32)
     matrix = tf.raw_ops.CSRSparseMatrixToSparseTensor(sparse_matrix=product, type=tf.float32)
@@ -495,16 +484,24 @@ def _csr(sparse):
     )
 
 
-def _points_by_vertices(lattice, weights):
-    """The [N, M] SparseTensor with `weights` [N, d+1] at (point, its vertices), row-major."""
+def _points_matrix(lattice, weights, sort_columns=False):
+    """The [N, M] SparseTensor with `weights` [N, d+1] at (point, each of its vertices), row-major.
+
+    With the barycentric weights its transpose splats (accumulates the points'
+    values onto the vertices); with the slice weights it slices. With
+    `sort_columns` each row's vertices come in increasing order, as CSR needs.
+    """
     d = lattice.vertex_ids.shape[-1] - 1
     num_points = tf.shape(lattice.vertex_ids, out_type=tf.int64)[0]
-    order = tf.argsort(lattice.vertex_ids, axis=1)
-    columns = tf.gather(lattice.vertex_ids, order, batch_dims=1)
+    columns = lattice.vertex_ids
+    if sort_columns:
+        order = tf.argsort(columns, axis=1)
+        columns = tf.gather(columns, order, batch_dims=1)
+        weights = tf.gather(weights, order, batch_dims=1)
     rows = tf.repeat(tf.range(num_points), d + 1)
     indices = tf.stack([rows, tf.reshape(columns, [-1])], axis=1)
-    values = tf.reshape(tf.gather(weights, order, batch_dims=1), [-1])
-    return tf.sparse.SparseTensor(indices, values, tf.stack([num_points, lattice.num_vertices]))
+    shape = tf.stack([num_points, lattice.num_vertices])
+    return tf.sparse.SparseTensor(indices, tf.reshape(weights, [-1]), shape)
 
 
 def _blur_csr(lattice, direction):

@@ -52,6 +52,7 @@ Cast SrcT=uint8 DstT=float32
 ConcatV2 T=float32 host:axis
 ConcatV2 T=int32 host:values host:axis host:output
 ConcatV2 T=int64 host:axis
+Const dtype=bool
 Const dtype=float32
 Const dtype=float64
 Const dtype=int32 host:output
@@ -156,16 +157,19 @@ _PYTHON_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
 
 
 def _crf_graphs():
-    """The traced CRF graph and every function graph inside it (while-loop bodies, cond branches)."""
+    """The traced CRF graph and every function graph inside it (while-loop bodies, cond branches).
+
+    Yields (graph, whether it runs inside the mean-field loop: a while body or a function in one).
+    """
     function = tf.function(lambda images, logits, sizes: dense_crf_tf(
         images, logits, CRFParams(iterations=2), sizes, from_probabilities=True))
     graph = function.get_concrete_function(
         tf.TensorSpec([2, 24, 20, 3], tf.uint8), tf.TensorSpec([2, 24, 20, 5], tf.float32),
         tf.TensorSpec([2, 2], tf.int32)).graph
-    pending, seen = [graph], set()
+    pending, seen = [(graph, False)], set()
     while pending:
-        graph = pending.pop()
-        yield graph
+        graph, in_loop = pending.pop()
+        yield graph, in_loop
         for op in graph.get_operations():
             for name in _FUNCTION_ATTRS:
                 try:
@@ -175,7 +179,8 @@ def _crf_graphs():
                 if function_name not in seen:
                     seen.add(function_name)
                     # The graph's own record of its functions, with static shapes (no public accessor).
-                    pending.append(graph._functions[function_name].graph)
+                    inner = graph._functions[function_name].graph
+                    pending.append((inner, in_loop or "while_body" in inner.name))
 
 
 def _constraints(op, names):
@@ -217,10 +222,10 @@ def _tensors_by_argument(op):
 def test_every_op_of_the_crf_graph_has_a_gpu_kernel_and_no_data_on_the_host():
     kernels = _parse(GPU_KERNELS)
     missing, on_host, iteration_ops = set(), set(), set()
-    for graph in _crf_graphs():
+    for graph, in_loop in _crf_graphs():
         for op in graph.get_operations():
             assert op.type not in _PYTHON_OPS, f"{op.name} runs Python ({op.type})"
-            if "while_body" in graph.name:
+            if in_loop:
                 iteration_ops.add(op.type)
             host = _kernel_of(op, kernels)
             if host is None:
@@ -243,7 +248,7 @@ def _registry_lines():
     from tensorflow.python.framework import kernels as registry
 
     lines = set()
-    for graph in _crf_graphs():
+    for graph, _ in _crf_graphs():
         for op in graph.get_operations():
             for kernel in registry.get_registered_kernels_for_op(op.type).kernel:
                 if kernel.device_type not in ("GPU", "DEFAULT"):
