@@ -167,3 +167,6 @@ def test_crf_mode_times_both_backends_in_turns_and_a_batch_per_image():
     assert report["tf_over_pydensecrf"] == pytest.approx(statistics.median(
         a / b for a, b in zip(report["tf"]["times_s"], report["pydensecrf"]["times_s"])))
     assert report["batch_over_single"] > 0 and report["batch_size"] == 2 and report["num_classes"] == 3
+    scene = report["scene"]
+    assert scene["tf_over_pydensecrf"] == pytest.approx(statistics.median(
+        a / b for a, b in zip(scene["tf"]["times_s"], scene["pydensecrf"]["times_s"])))
