@@ -152,7 +152,7 @@ def build_lattice(features, images=None):
 
     The enclosing vertices of every point are given integer keys and numbered, and
     each vertex's neighbours along the d+1 directions are looked up, once, so that
-    every later filtering is three sparse-dense matmuls. Keys are numbered with a
+    every later filtering is sparse-dense matmuls (`filtering`). Keys are numbered with a
     direct-address table when the key range is small (the position-only kernel),
     else with `tf.unique` and a sorted search (`tf.searchsorted`).
 
@@ -429,7 +429,8 @@ def composite_pays(lattice):
     (`composite_matrix`'s products before they merge), an upper bound of its work,
     found in O(M·d) without building anything. Noisy or finely textured images,
     whose vertices mostly hold one point, pass; smooth ones, whose vertices are
-    shared by hundreds of points, fail by orders of magnitude.
+    shared by hundreds of points, fail by orders of magnitude. The count must also
+    stay below 2^31: TF's CSR matrices index their entries in int32.
     """
     d = lattice.vertex_ids.shape[-1] - 1
     size = lattice.num_vertices
@@ -443,7 +444,8 @@ def composite_pays(lattice):
         paths += tf.reduce_sum(tf.gather(padded, lattice.neighbours[j]), axis=0)
     neighbour_entries = tf.math.count_nonzero(lattice.neighbours < size, dtype=tf.int64)
     staged = 2 * tf.size(flat_ids, out_type=tf.int64) + neighbour_entries + (d + 1) * size
-    return tf.reduce_sum(points * paths) <= tf.cast(staged, tf.float32)
+    count = tf.reduce_sum(points * paths)
+    return tf.logical_and(count <= tf.cast(staged, tf.float32), count < 2.0**31)
 
 
 def composite_matrix(lattice, slice_weights):
