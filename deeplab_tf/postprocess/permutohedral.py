@@ -455,7 +455,8 @@ def composite_matrix(lattice, slice_weights):
     slice compose, once, into one linear map of the points' values (sparse-sparse
     products of CSR matrices, which merge duplicate entries as they go). Where most
     vertices hold one point (`composite_pays`) it has a few entries per point,
-    against the 2(d+1) + 2(d+1) per point and d+1 per vertex of the staged form.
+    against the staged form's 2(d+1) per point (splat and slice) and up to 3(d+1)
+    per vertex (the blurs' neighbours and their adds).
 
     Args:
         lattice: a `Lattice`.
