@@ -64,6 +64,7 @@ Equal T=int64
 ExpandDims T=int64 Tdim=int32 host:dim
 Fill T=float32 index_type=int32 host:dims
 Fill T=int64 index_type=int32 host:dims
+FloorDiv T=int32 host:x host:y host:z
 FloorDiv T=int64
 FloorMod T=int64
 GatherNd Tparams=float32 Tindices=int64
@@ -77,6 +78,7 @@ Identity T=bool
 Identity T=float32
 Identity T=int32 host:input host:output
 Identity T=int64
+Identity T=variant
 If host:cond
 Less T=float32
 Less T=float64
@@ -84,6 +86,7 @@ Less T=int32 host:x host:y host:z
 Less T=int64
 LessEqual T=float32
 LessEqual T=float64
+LessEqual T=int32 host:x host:y host:z
 Log T=float32
 LogSoftmax T=float32
 LogicalAnd
@@ -103,6 +106,7 @@ OnesLike T=float32
 Pack T=float32
 Pack T=int32 host:values host:output
 Pack T=int64
+Pad T=float32 Tpaddings=int32 host:paddings
 Placeholder
 Prod T=float64 Tidx=int32 host:reduction_indices
 Prod T=int32 Tidx=int32 host:reduction_indices
@@ -118,6 +122,7 @@ Reshape T=int64 Tshape=int64 host:shape
 Round T=float32
 SelectV2 T=float32
 SelectV2 T=int64
+Shape out_type=int32 T=float32 host:output
 Shape out_type=int32 T=int64 host:output
 Shape out_type=int64 T=float32 host:output
 Shape out_type=int64 T=int64 host:output
@@ -134,13 +139,20 @@ StridedSlice T=float32 host:begin host:end host:strides
 StridedSlice T=int32 host:input host:begin host:end host:strides host:output
 StridedSlice T=int64 host:begin host:end host:strides
 Sub T=float32
+Sub T=int32 host:x host:y host:z
 Sub T=int64
 Sum T=float32 Tidx=int32 host:reduction_indices
 Sum T=int64 Tidx=int32 host:reduction_indices
+TensorListFromTensor element_dtype=float32 host:element_shape
+TensorListGetItem element_dtype=float32 host:index host:element_shape
+TensorListReserve host:element_shape host:num_elements
+TensorListSetItem element_dtype=float32 host:index
+TensorListStack element_dtype=float32 host:element_shape
 TensorScatterUpdate T=float32 Tindices=int64
 TensorScatterUpdate T=int64 Tindices=int64
 Tile T=int64 Tmultiples=int32 host:multiples
 TopKV2 T=int64 index_type=int32 host:k
+Transpose T=float32 host:perm
 Transpose T=int64 host:perm
 Unique T=int64 out_idx=int64
 UnsortedSegmentMax T=int32 Tindices=int64 host:num_segments

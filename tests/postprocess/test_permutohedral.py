@@ -82,3 +82,14 @@ def test_the_composite_is_chosen_where_vertices_hold_single_pixels_only():
     flat = permutohedral.build_lattice(_bilateral_features(np.full((64, 64, 3), 128.0)))
     assert bool(permutohedral.composite_pays(noise))
     assert not bool(permutohedral.composite_pays(flat))
+
+
+@pytest.mark.parametrize("form", ["staged", "composite"])
+def test_values_wider_than_the_matmul_kernels_limit_filter_as_their_columns_apart(form):
+    # 40 columns run in blocks of 16 (TF's CPU kernel is ~5x slower per column from 32 on).
+    rng = np.random.default_rng(4)
+    lattice = permutohedral.build_lattice(_bilateral_features(rng.uniform(0, 255, (24, 20, 3))))
+    values = rng.normal(size=(24 * 20, 40)).astype(np.float32)
+    wide = permutohedral.gaussian_filter(lattice, values, form=form).numpy()
+    narrow = [permutohedral.gaussian_filter(lattice, values[:, i : i + 20], form=form) for i in (0, 20)]
+    np.testing.assert_allclose(wide, np.concatenate(narrow, axis=1), rtol=1e-6, atol=1e-6)
