@@ -23,3 +23,9 @@ class ConfigError(InputError):
 
 class DataError(InputError):
     """A dataset file that cannot be used; the message names the file."""
+
+
+def first_line(error):
+    """The first line of an exception's message (at most 300 characters), or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__

@@ -12,11 +12,10 @@ import numpy as np
 from PIL import Image
 
 from deeplab_tf.data import image_io
-from deeplab_tf.data.image_io import voc_colormap
 
 def voc_palette():
     """The PASCAL VOC palette: uint8 [256, 3], the colour of each label index."""
-    return voc_colormap()
+    return image_io.voc_colormap()
 
 
 def colorize(label, palette=None):

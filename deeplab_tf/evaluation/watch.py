@@ -49,7 +49,7 @@ import time
 import tensorflow as tf
 
 from deeplab_tf import model_dir as model_dir_lib
-from deeplab_tf.errors import DataError, InputError
+from deeplab_tf.errors import DataError, InputError, first_line
 from deeplab_tf.files import write_atomically
 
 # The settings keys of a metrics document that differ from one checkpoint (and one mount point) to the next.
@@ -186,7 +186,7 @@ def watch(model_dir, evaluate_checkpoint, *, name="metrics", settings=None, inte
                     metrics, crf_metrics = evaluate_checkpoint(step, prefix)
                 except tf.errors.OpError as error:
                     if _complete(prefix):
-                        raise DataError(f"{prefix}: cannot read the checkpoint: {_first_line(error)}") from None
+                        raise DataError(f"{prefix}: cannot read the checkpoint: {first_line(error)}") from None
                     skipped.append(step)
                     if on_skipped:
                         on_skipped(step, prefix, error)
@@ -268,8 +268,3 @@ def _complete(prefix):
 def _outcome(reason, evaluated, skipped, final, history):
     last = max((int(record["step"]) for record in history), default=None)
     return WatchOutcome(reason=reason, evaluated=evaluated, skipped=skipped, final_step=final, last_step=last)
-
-
-def _first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__

@@ -373,9 +373,11 @@ def apply(filtering_, values):
             lattice_values += tf.sparse.sparse_dense_matmul(blur, lattice_values)
         return tf.sparse.sparse_dense_matmul(filtering_.slice_, lattice_values)
 
+    def composite(block):
+        return tf.sparse.sparse_dense_matmul(filtering_.composite, block)
+
     def one(block):
-        composite = lambda: tf.sparse.sparse_dense_matmul(filtering_.composite, block)  # noqa: E731
-        return tf.cond(filtering_.composed, composite, lambda: staged(block))
+        return tf.cond(filtering_.composed, lambda: composite(block), lambda: staged(block))
 
     return tf.cond(tf.shape(values)[1] <= _WIDEST, lambda: one(values), lambda: _by_column_blocks(one, values))
 

@@ -13,7 +13,7 @@ import shutil
 import tensorflow as tf
 
 from deeplab_tf import model_dir as model_dir_lib
-from deeplab_tf.errors import ConfigError
+from deeplab_tf.errors import ConfigError, first_line
 
 
 class CheckpointKeeper:
@@ -56,7 +56,7 @@ class CheckpointKeeper:
         except (AssertionError, ValueError, tf.errors.OpError) as error:
             raise ConfigError(
                 "model_dir",
-                f"cannot resume from {path}: {_first_line(error)}; "
+                f"cannot resume from {path}: {first_line(error)}; "
                 "it was written by a different model or optimiser (e.g. another --mixed_precision)"
             ) from None
         return path
@@ -115,11 +115,6 @@ def restore_init_checkpoint(model, path, scope="all"):
     except (AssertionError, ValueError, tf.errors.OpError) as error:
         raise ConfigError(
             "init_checkpoint",
-            f"{prefix} does not fit this network with --init_scope={scope}: {_first_line(error)}",
+            f"{prefix} does not fit this network with --init_scope={scope}: {first_line(error)}",
         ) from None
     return prefix
-
-
-def _first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__

@@ -55,7 +55,7 @@ def test_barycentric_weights_are_a_partition_of_unity():
     assert all(len(set(row)) == 6 for row in ids)
 
 
-def _bilateral_features(colours, xy_std=67.0, rgb_std=3.0):
+def bilateral_features(colours, xy_std=67.0, rgb_std=3.0):
     """The dense CRF's bilateral features (x, y, r, g, b) of an [H, W, 3] image."""
     rows, columns = np.mgrid[: colours.shape[0], : colours.shape[1]]
     positions = np.stack([columns, rows], axis=-1).reshape(-1, 2) / xy_std
@@ -69,7 +69,7 @@ def test_composite_and_staged_filterings_agree(image):
         colours = rng.uniform(0, 255, (40, 48, 3))
     else:  # a few colours: hundreds of pixels per vertex, many merged paths
         colours = np.repeat(rng.uniform(0, 30, (4, 1, 3)), 10, axis=0).repeat(48, axis=1)
-    lattice = permutohedral.build_lattice(_bilateral_features(colours))
+    lattice = permutohedral.build_lattice(bilateral_features(colours))
     values = rng.normal(size=(40 * 48, 3)).astype(np.float32)
     staged = permutohedral.gaussian_filter(lattice, values, form="staged").numpy()
     composite = permutohedral.gaussian_filter(lattice, values, form="composite").numpy()
@@ -78,8 +78,8 @@ def test_composite_and_staged_filterings_agree(image):
 
 def test_the_composite_is_chosen_where_vertices_hold_single_pixels_only():
     rng = np.random.default_rng(3)
-    noise = permutohedral.build_lattice(_bilateral_features(rng.uniform(0, 255, (64, 64, 3))))
-    flat = permutohedral.build_lattice(_bilateral_features(np.full((64, 64, 3), 128.0)))
+    noise = permutohedral.build_lattice(bilateral_features(rng.uniform(0, 255, (64, 64, 3))))
+    flat = permutohedral.build_lattice(bilateral_features(np.full((64, 64, 3), 128.0)))
     assert bool(permutohedral.composite_pays(noise))
     assert not bool(permutohedral.composite_pays(flat))
 
@@ -88,7 +88,7 @@ def test_the_composite_is_chosen_where_vertices_hold_single_pixels_only():
 def test_values_wider_than_the_matmul_kernels_limit_filter_as_their_columns_apart(form):
     # 40 columns run in blocks of 16 (TF's CPU kernel is ~5x slower per column from 32 on).
     rng = np.random.default_rng(4)
-    lattice = permutohedral.build_lattice(_bilateral_features(rng.uniform(0, 255, (24, 20, 3))))
+    lattice = permutohedral.build_lattice(bilateral_features(rng.uniform(0, 255, (24, 20, 3))))
     values = rng.normal(size=(24 * 20, 40)).astype(np.float32)
     wide = permutohedral.gaussian_filter(lattice, values, form=form).numpy()
     narrow = [permutohedral.gaussian_filter(lattice, values[:, i : i + 20], form=form) for i in (0, 20)]
