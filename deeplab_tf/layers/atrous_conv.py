@@ -1,5 +1,7 @@
 """Dilated convolutions, regular and depthwise, that run as one native op (sliced for bfloat16 on CPU)."""
 
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -20,7 +22,8 @@ class AtrousConv2D(keras.layers.Conv2D):
     """
 
     def convolution_op(self, inputs, kernel):
-        if self.data_format != "channels_last" or self.padding not in ("same", "valid"):
+        if (self.data_format != "channels_last" or self.padding not in ("same", "valid")
+                or not _runs_dilations_natively(inputs.dtype)):
             return super().convolution_op(inputs, kernel)
         channels = inputs.shape[-1]
         if inputs.dtype != tf.bfloat16 or channels is None or channels <= CPU_BFLOAT16_SLICE or _has_gpu():
@@ -62,7 +65,8 @@ class AtrousDepthwiseConv2D(keras.layers.DepthwiseConv2D):
 
     def call(self, inputs):
         strided = tuple(self.strides) != (1, 1)  # a stride and a dilation together: Keras' own decomposition
-        if self.data_format != "channels_last" or self.padding not in ("same", "valid") or strided:
+        if (self.data_format != "channels_last" or self.padding not in ("same", "valid") or strided
+                or not _runs_dilations_natively(inputs.dtype)):
             return super().call(inputs)
         outputs = _dilated_depthwise(inputs, self.kernel, self.padding.upper(), list(self.dilation_rate))
         if self.use_bias:
@@ -93,6 +97,34 @@ def _dilated_depthwise(inputs, kernel, padding, rate):
 
 def _has_gpu():
     return bool(tf.config.list_logical_devices("GPU"))
+
+
+def _runs_dilations_natively(dtype):
+    return _has_gpu() or cpu_runs_dilations(tf.as_dtype(dtype).name)
+
+
+@functools.cache
+def cpu_runs_dilations(dtype_name):
+    """Whether this CPU's kernels take a dilation in `dtype_name`: Conv2D and its gradients, depthwise.
+
+    oneDNN's kernels do. TensorFlow turns oneDNN on by default only on CPUs
+    with AVX-512 or AMX, and uses it for bfloat16 only there; its own kernels
+    refuse a dilated depthwise convolution and a dilated Conv2D gradient. Where
+    this is False the layers take Keras' SpaceToBatchND form: slower, the same
+    function. Asked once per dtype, eagerly, with a 5×5 input.
+    """
+    with tf.init_scope(), tf.device("/CPU:0"):
+        x = tf.zeros([1, 5, 5, 1], dtype_name)
+        k = tf.zeros([3, 3, 1, 1], dtype_name)
+        dilated = {"strides": [1, 1, 1, 1], "padding": "SAME", "dilations": [1, 2, 2, 1]}
+        try:
+            tf.raw_ops.Conv2D(input=x, filter=k, **dilated)
+            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=[3, 3, 1, 1], out_backprop=x, **dilated)
+            tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 5, 5, 1], filter=k, out_backprop=x, **dilated)
+            tf.raw_ops.DepthwiseConv2dNative(input=x, filter=k, **dilated)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.NotFoundError):
+            return False
+    return True
 
 
 def _same_padded(plain, atrous, rate, *args, **kwargs):

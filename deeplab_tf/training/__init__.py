@@ -13,6 +13,7 @@ from deeplab_tf.training.losses import (
 )
 from deeplab_tf.training.schedules import PolyLearningRate
 from deeplab_tf.training.strategy import STRATEGIES, configure_cpu_devices, is_chief, make_strategy
+from deeplab_tf.training.task import TrainingTask, build_task
 from deeplab_tf.training.trainer import MODEL_FILE, NonFiniteLossError, Trainer, train
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "TrainingTask",
+    "build_task",
     "configure_cpu_devices",
     "downsample_labels",
     "is_chief",

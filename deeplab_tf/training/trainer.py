@@ -37,8 +37,7 @@ from deeplab_tf.training.config import MEDIAN_FREQUENCY
 from deeplab_tf.training.best import BestKeeper, read_best
 from deeplab_tf.training.callbacks import Callbacks, Evaluation, Progress, TrainResult
 from deeplab_tf.training.cluster import PeerLostError, PreemptedError
-from deeplab_tf.training.schedules import PolyLearningRate
-from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer, unique_layers
+from deeplab_tf.training.task import build_task
 from deeplab_tf.training.summaries import Summaries
 
 MODEL_FILE = "model.keras"
@@ -244,24 +243,10 @@ class Trainer:
         config = self.config
         info = data_lib.dataset_info(config.dataset, config.dataset_dir, self.model_config.num_classes)
         jit_compile = self._resolve_jit()
-        keras.utils.set_random_seed(seed)
-        with self.strategy.scope():
-            model = build_model(self.model_config)
-            configure_batch_norm(model, config)
-            step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-            schedule = PolyLearningRate(
-                config.base_learning_rate, config.train_steps, config.learning_power, config.warmup_steps
-            )
-            # The rate follows the saved global step, so a resumed run continues the schedule.
-            optimizer = make_optimizer(config, lambda: schedule(step))
-            optimizer.build(model.trainable_variables)
-        moving_averages = [
-            v for layer in unique_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
-            for v in (layer.moving_mean, layer.moving_variance)
-        ]
-        train_step = TrainStep(model, self.model_config, config, optimizer,
-                               ignore_label=info.ignore_label, num_replicas=self.num_replicas,
-                               class_weights=self.class_weights)
+        task = build_task(self.model_config, config, strategy=self.strategy, ignore_label=info.ignore_label,
+                          class_weights=self.class_weights, seed=seed)
+        model, optimizer, step, schedule = task.model, task.optimizer, task.global_step, task.schedule
+        moving_averages, train_step = task.moving_statistics, task.train_step
         functions = _make_functions(self.strategy, model, step, train_step.make_replica_step(jit_compile),
                                     moving_averages, self.model_config.num_classes)
         evaluating = bool(config.eval_steps) and self.chief

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from deeplab_tf.layers import AtrousConv2D
-from deeplab_tf.layers.atrous_conv import CPU_BFLOAT16_SLICE
+from deeplab_tf.layers.atrous_conv import CPU_BFLOAT16_SLICE, cpu_runs_dilations
 
 
 def _conv_ops(layer, inputs):
@@ -27,7 +27,8 @@ def test_bfloat16_slices_agree_with_float32(channels):
     # bfloat16 keeps 8 bits of mantissa: about 1% of the output's scale.
     assert np.abs(actual - expected).max() < 0.03 * np.abs(expected).max()
     bf16_inputs = tf.cast(features, tf.bfloat16)
-    expected_convs = -(-channels // CPU_BFLOAT16_SLICE)
+    # Sliced where oneDNN runs bfloat16 (AVX-512 or AMX); elsewhere Keras' one SpaceToBatchND convolution.
+    expected_convs = -(-channels // CPU_BFLOAT16_SLICE) if cpu_runs_dilations("bfloat16") else 1
     assert len(_conv_ops(sliced, bf16_inputs)) == expected_convs
     assert len(_conv_ops(reference, features)) == 1  # float32 is never sliced
 
@@ -80,3 +81,33 @@ def test_dilated_depthwise_gradient_compiles_with_xla():
     compiled = tf.function(gradients, jit_compile=True)(images)
     for ours, reference in zip(compiled, plain):
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_without_native_dilated_kernels_the_layers_take_keras_form(monkeypatch, depthwise):
+    # A CPU whose kernels refuse dilations (no oneDNN, or bfloat16 without AVX-512) gets Keras'
+    # SpaceToBatchND form: the same values and gradients, and no dilated native op left to fail.
+    from deeplab_tf.layers import atrous_conv
+
+    monkeypatch.setattr(atrous_conv, "_runs_dilations_natively", lambda dtype: False)
+    images = tf.constant(np.random.default_rng(5).normal(size=(2, 13, 11, 4)).astype("float32"))
+    if depthwise:
+        ours = atrous_conv.AtrousDepthwiseConv2D(3, dilation_rate=2, padding="same")
+        reference = keras.layers.DepthwiseConv2D(3, dilation_rate=2, padding="same")
+    else:
+        ours = atrous_conv.AtrousConv2D(3, 3, dilation_rate=2, padding="same")
+        reference = keras.layers.Conv2D(3, 3, dilation_rate=2, padding="same")
+    ours.build(images.shape)
+    reference.build(images.shape)
+    reference.set_weights([w + 0.1 for w in ours.get_weights()])
+    ours.set_weights(reference.get_weights())
+    gradients = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            loss = tf.reduce_sum(tf.square(layer(images)))
+        gradients.append(tape.gradient(loss, [images, *layer.trainable_weights]))
+    for mine, theirs in zip(*gradients):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5)
+    types = {op.type for op in tf.function(ours).get_concrete_function(images).graph.get_operations()}
+    assert "SpaceToBatchND" in types
