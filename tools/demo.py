@@ -34,6 +34,9 @@ flags.DEFINE_list("eval_scales", DEMO_EVAL_SCALES, "Test-time scales of the mult
                   "The main job: chosen before any val score, from the training scale range).")
 flags.DEFINE_integer("num_samples", 6, "Validation images drawn in the report.")
 flags.DEFINE_integer("seed", 0, "Seed of the generated data and of training.")
+flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_bfloat16"],
+                  "The trainings' precision. auto: the recipes' mixed_bfloat16 where the CPU runs bfloat16 "
+                  "natively (AVX-512 or AMX), float32 where TensorFlow would emulate it, tens of times slower.")
 FLAGS = flags.FLAGS
 
 
@@ -48,7 +51,7 @@ class Step:
         return not self.always and self.outputs and all(os.path.exists(p) for p in self.outputs)
 
 
-def _steps(out, data, fresh):
+def _steps(out, data, fresh, precision):
     v3, v2 = os.path.join(out, "v3"), os.path.join(out, "v2")
     data_flags = ["--dataset=synthetic", f"--dataset_dir={data}"]
     scales = ",".join(FLAGS.eval_scales)
@@ -67,7 +70,7 @@ def _steps(out, data, fresh):
              ["--dataset=synthetic", f"--dataset_dir={data}", "--split=train"], always=True),
         Step("train v3", "train",
              ["--flagfile=flags/synthetic_v3.flags", *data_flags, f"--model_dir={v3}", f"--seed={FLAGS.seed}",
-              "--novalidate_dataset"],  # the step before validated it
+              "--novalidate_dataset", f"--mixed_precision={precision}"],  # the step before validated it
              outputs=[os.path.join(v3, "model.keras")]),
     ]
     for name, directory, extra in [
@@ -84,7 +87,7 @@ def _steps(out, data, fresh):
     steps += [
         Step("train v2", "train",
              ["--flagfile=flags/synthetic_v2.flags", *data_flags, f"--model_dir={v2}", f"--seed={FLAGS.seed}",
-              "--novalidate_dataset", f"--init_checkpoint={v3}"],  # v2 starts from v3's backbone (the flagfile's --init_scope)
+              "--novalidate_dataset", f"--init_checkpoint={v3}", f"--mixed_precision={precision}"],  # v2 starts from v3's backbone (the flagfile's --init_scope)
              outputs=[os.path.join(v2, "model.keras")]),
         Step("evaluate v2 with and without CRF", "evaluate",
              [f"--model_dir={v2}", *data_flags, "--eval_split=val", "--crf"],
@@ -112,6 +115,17 @@ def _steps(out, data, fresh):
                            f"--output_dir={os.path.join(predictions, 'yours')}"],
                           always=True, allowed_codes=(0, 2)))
     return steps
+
+
+def _precision():
+    if FLAGS.mixed_precision != "auto":
+        return FLAGS.mixed_precision
+    from deeplab_tf.layers.atrous_conv import cpu_runs_dilations
+
+    if cpu_runs_dilations("bfloat16"):
+        return "mixed_bfloat16"
+    logging.info("this CPU has no native bfloat16 (no AVX-512 or AMX): training in float32")
+    return "float32"
 
 
 def _sample_names(data):
@@ -159,7 +173,8 @@ def main(argv):
     timings_path = os.path.join(out, "timings.json")
     timings = json.load(open(timings_path)) if os.path.exists(timings_path) else {}
     total = time.perf_counter()
-    steps = _steps(out, data, fresh)
+    precision = _precision()
+    steps = _steps(out, data, fresh, precision)
     index = 0
     while index < len(steps):
         step = steps[index]
@@ -172,7 +187,7 @@ def main(argv):
         if step.tool == "make_synthetic_data":
             # Steps that name generated files are planned once the data exists.
             _copy_samples(data, os.path.join(out, "samples"))
-            steps = _steps(out, data, fresh)
+            steps = _steps(out, data, fresh, precision)
         index += 1
     from tools.demo_report import write_demo_report
 

@@ -30,6 +30,7 @@ from deeplab_tf.errors import ConfigError, DataError, InputError
 from deeplab_tf.evaluation import evaluate
 from deeplab_tf.files import atomic_path
 from deeplab_tf.inference import InferenceSettings, Predictor
+from deeplab_tf.layers.atrous_conv import cpu_runs_dilations
 from deeplab_tf.metrics import compute_metrics
 from deeplab_tf.models import build_model
 from deeplab_tf.training import checkpoints, cluster as cluster_lib, strategy as strategy_lib
@@ -125,6 +126,10 @@ class Trainer:
             raise ConfigError("mixed_precision", "TPUs compute in bfloat16; use mixed_bfloat16")
         if config.mixed_precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
             self.callbacks.on_message("mixed_float16 without a GPU is slow; mixed_bfloat16 suits CPUs with AMX")
+        if (config.mixed_precision == "mixed_bfloat16" and not self.is_tpu
+                and not tf.config.list_physical_devices("GPU") and not cpu_runs_dilations("bfloat16")):
+            self.callbacks.on_message("this CPU has no native bfloat16 (no AVX-512 or AMX): TensorFlow emulates "
+                                      "it, tens of times slower than --mixed_precision=float32")
         if config.init_checkpoint:
             checkpoints.resolve_checkpoint(config.init_checkpoint)  # fail now, not after building
         if config.backbone_weights and not os.path.isfile(config.backbone_weights):
