@@ -11,7 +11,8 @@ inside a SavedModel, for any image size.
 import numpy as np
 import tensorflow as tf
 
-from deeplab_tf.postprocess import permutohedral
+from deeplab_tf.postprocess import lattice_filter
+from deeplab_tf.postprocess.lattice import build_lattice
 from deeplab_tf.postprocess.params import CRFParams
 
 # The reference code normalises with 1/(k·1 + 1e-20); kept for identical results
@@ -104,7 +105,7 @@ def mean_field_inference(colours, logits, pixels, params):
 class _PairwiseFilter:
     """The messages w_k·(k·Q)/(k·1) of the bilateral and Gaussian kernels, built once per batch.
 
-    Each kernel is a lattice turned into a `permutohedral.Filtering`; its
+    Each kernel is a lattice turned into a `lattice_filter.LatticeFilter`; its
     normalisation and weight are folded into the slice.
     """
 
@@ -126,12 +127,12 @@ class _PairwiseFilter:
 
     @staticmethod
     def _kernel(features, weight, images):
-        lattice = permutohedral.build_lattice(features, images)
+        lattice = build_lattice(features, images)
         d = features.shape[-1]
-        filtering = permutohedral.filtering(lattice, lattice.weights * permutohedral.slice_scale(d))
+        kernel = lattice_filter.build_filter(lattice, lattice.weights * lattice_filter.slice_scale(d))
         # Normalise after filtering: divide by the filtered constant 1, k·1.
-        total = permutohedral.apply(filtering, tf.ones_like(features[:, :1]))[:, 0]
-        return permutohedral.scale_outputs(filtering, np.float32(weight) / (total + _NORM_EPSILON))
+        total = lattice_filter.apply(kernel, tf.ones_like(features[:, :1]))[:, 0]
+        return lattice_filter.scale_outputs(kernel, np.float32(weight) / (total + _NORM_EPSILON))
 
     def __call__(self, q):
         """The message of each kernel, [N, C] each.
@@ -139,4 +140,4 @@ class _PairwiseFilter:
         The kernels' filterings are independent ops, which TF's inter-op threads
         run in parallel (each sparse matmul runs on one thread).
         """
-        return [permutohedral.apply(kernel, q) for kernel in self.kernels]
+        return [lattice_filter.apply(kernel, q) for kernel in self.kernels]

@@ -6,8 +6,10 @@ import tensorflow as tf
 from scipy import ndimage
 
 from deeplab_tf.errors import InputError
-from deeplab_tf.postprocess import CRFParams, dense_crf, dense_crf_tf, permutohedral
-from tests.postprocess.test_permutohedral import bilateral_features
+from deeplab_tf.postprocess import CRFParams, dense_crf, dense_crf_tf
+from deeplab_tf.postprocess.composite_filter import composite_pays
+from deeplab_tf.postprocess.lattice import build_lattice
+from tests.postprocess.bilateral_features import bilateral_features
 
 pytest.importorskip("pydensecrf.densecrf")
 
@@ -82,7 +84,7 @@ def test_tf_backend_agrees_with_pydensecrf_on_a_noise_image():
     rng = np.random.default_rng(5)
     image = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
     logits = rng.normal(size=(64, 80, 6)).astype(np.float32)
-    assert bool(permutohedral.composite_pays(permutohedral.build_lattice(bilateral_features(image))))
+    assert bool(composite_pays(build_lattice(bilateral_features(image))))
     ours = dense_crf(image, logits, backend="tf")
     reference = dense_crf(image, logits, backend="pydensecrf")
     assert np.mean(ours.argmax(-1) == reference.argmax(-1)) >= 0.999
