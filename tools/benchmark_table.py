@@ -1,4 +1,4 @@
-"""Renders tools.benchmark JSON files as one Markdown table (the README's Performance table).
+"""Renders tools.benchmark JSON files as one Markdown table (the tables of docs/performance.md).
 
     python -m tools.benchmark_table runs/bench/suite/*.json
 """

@@ -5,8 +5,9 @@ import difflib
 import os
 import sys
 
-# TensorFlow's C++ INFO and WARNING lines hide the lines a user needs to read. The few
-# logged before absl's C++ logging starts print whatever this says (README, GPU install).
+# TensorFlow's C++ INFO and WARNING lines hide the lines a user needs to read. The few logged
+# before absl's C++ logging starts print whatever this says (docs/troubleshooting.md, Start-up
+# log lines).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 or AMX. Its
 # own kernels refuse dilated gradients and dilated depthwise convolutions, so without
@@ -169,7 +170,7 @@ def assume_frozen_weights():
 
     With `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1` TensorFlow's oneDNN convolutions
     reorder their weights into the blocked layout the fast kernels need once,
-    instead of on every call (the README's Performance section measures it). The
+    instead of on every call (docs/performance.md, What each optimisation gained). The
     cache never learns of a later weight change, so only a process whose
     weights are loaded before the first convolution runs and never change
     (evaluate, predict, the inference benchmark) may call this, before that

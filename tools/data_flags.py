@@ -9,7 +9,7 @@ from tools.cli import UsageError
 flags.DEFINE_enum("dataset", None, list(DATASET_NAMES),
                   "The dataset's format: voc2012, synthetic (generated), tfrecord (official "
                   "DeepLab shards), cityscapes or ade20k (TFDS manual-download directories), or "
-                  "folder (images/, masks/, classes.json: your own data; README, Train on your own data).")
+                  "folder (images/, masks/, classes.json: your own data; docs/own_data.md).")
 flags.DEFINE_string("dataset_dir", None, "Where the dataset is.")
 flags.DEFINE_string("eval_split", "val", "The split evaluated: by tools.evaluate, and by tools.train "
                     "with --eval_steps (so a recipe's --eval_split line serves both).")

@@ -30,8 +30,9 @@ flags.DEFINE_integer("num_val", 100, "Generated validation images.")
 flags.DEFINE_integer("num_fresh", 200, "Images of the fresh set: the generator with another seed (--seed + 1), "
                      "to check that v3 learned the shapes rather than the val split.")
 flags.DEFINE_integer("image_size", 161, "Generated image size (odd, so the OS16 -> OS8 switch keeps its grid).")
-flags.DEFINE_list("eval_scales", DEMO_EVAL_SCALES, "Test-time scales of the multi-scale + flip rows (README, "
-                  "The main job: chosen before any val score, from the training scale range).")
+flags.DEFINE_list("eval_scales", DEMO_EVAL_SCALES, "Test-time scales of the multi-scale + flip rows, chosen "
+                  "before any val score from the training scale range (docs/training.md, The bundled "
+                  "recipe).")
 flags.DEFINE_integer("num_samples", 6, "Validation images drawn in the report.")
 flags.DEFINE_integer("seed", 0, "Seed of the generated data and of training.")
 flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_bfloat16"],

@@ -60,8 +60,8 @@ flags.DEFINE_bool("report", False, "Also write an HTML report with pictures.")
 flags.DEFINE_string("report_dir", None, "Where the report goes (default: model_dir/eval/report).")
 flags.DEFINE_integer("report_samples", 6, "Images drawn in the report.")
 flags.DEFINE_bool("watch", False, "Sidecar evaluation: evaluate each checkpoint of --model_dir as the trainer "
-                  "writes it, in step order, until the final step's (README, Sidecar evaluation); writes "
-                  "eval/metrics_history.jsonl and TensorBoard events in eval/sidecar/.")
+                  "writes it, in step order, until the final step's (docs/evaluation.md, Sidecar "
+                  "evaluation); writes eval/metrics_history.jsonl and TensorBoard events in eval/sidecar/.")
 flags.DEFINE_float("watch_interval", 60.0, "With --watch: seconds between looks for a new checkpoint.")
 flags.DEFINE_float("watch_timeout", 3600.0, "With --watch: stop (exit status 3) when no new checkpoint appeared "
                    "for this many seconds; 0: wait forever.")

@@ -15,12 +15,12 @@ flags.DEFINE_float("window_overlap", 1.0 / 3.0, "Fraction of a tile its neighbou
 # Not --mixed_precision: the training flagfiles set that, and evaluation must not follow it unasked.
 flags.DEFINE_enum("inference_precision", "float32", ["float32", "mixed_bfloat16"],
                   "Network precision at test time; mixed_bfloat16 is ~2x faster on CPUs with AMX "
-                  "(README, Performance).")
+                  "(docs/performance.md, bfloat16 on two CPUs).")
 flags.DEFINE_bool("crf", False, "Refine the probabilities with DeepLab v2's dense CRF.")
 flags.DEFINE_enum("crf_backend", "tf", list(BACKENDS), "CRF implementation: TF ops or pydensecrf (C++).")
 flags.DEFINE_integer("crf_batch_size", 1, "Refine up to this many consecutive images of one size in one "
                      "CRF call (padded or same-size sets); the results are those of one at a time. 1: on a "
-                     "CPU a batch costs more per image (README, The dense CRF); try 4+ on a GPU.")
+                     "CPU a batch costs more per image (docs/crf.md, Batches); try 4+ on a GPU.")
 _DEFAULT_CRF = CRFParams()
 flags.DEFINE_float("crf_bilateral_weight", _DEFAULT_CRF.bilateral_weight, "CRF w1 (appearance kernel weight).")
 flags.DEFINE_float("crf_bilateral_xy_std", _DEFAULT_CRF.bilateral_xy_std, "CRF θα (pixels).")

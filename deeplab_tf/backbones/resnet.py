@@ -33,7 +33,8 @@ class AtrousResNet(AtrousBackbone):
     previous block's) and only the second 3×3 takes the doubled rate
     (`BlockSpec.entry_rate`). So the OS8 network sampled at every second pixel
     is the OS16 network, which is what switching output stride at test time
-    assumes (README, Evaluation). Official DeepLab's `lite_bottleneck` reaches
+    assumes (docs/evaluation.md, Why switching output stride at test time is sound).
+    Official DeepLab's `lite_bottleneck` reaches
     the same identity by moving the stride to the unit's last 3×3; we keep the
     standard layout, so the network at OS32 is the plain ResNet and weights
     trained for it keep their meaning.

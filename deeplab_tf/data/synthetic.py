@@ -10,7 +10,7 @@ shape classes. What makes it a fair small stand-in for VOC:
 - Object sizes span 30× (log-uniform area, 1.5%–45% of the image), and large
   and small objects share images and overlap: the multi-scale problem.
   Version 2 draws 2–4 objects where version 1 drew 1–3 of up to 65%: more
-  shapes per crop, which sped learning (README, The main job).
+  shapes per crop, which sped learning (docs/performance.md, How the bundled recipe was chosen).
 - Backgrounds are textured (smooth gradients, blotches and grain), so "not
   background" is not just "not flat".
 - Objects are rendered with 4×4 supersampling and their colour contrasts with

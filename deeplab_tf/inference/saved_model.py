@@ -22,7 +22,7 @@ _TINY = 1.1754944e-38
 class SavedModelLogits:
     """An exported SavedModel used as a logits model by `predict_probabilities`.
 
-    The `serving_default` signature (README, Deployment) maps uint8 image(s) to
+    The `serving_default` signature (docs/deployment.md, SavedModel) maps uint8 image(s) to
     `probabilities`; log-probabilities serve as logits, since softmax(log p) = p,
     so scales, flips and windows work on it as on a Keras model (each resized
     input is rounded to uint8 first, as the signature takes).

@@ -5,7 +5,7 @@ import math
 
 from deeplab_tf.errors import ConfigError
 
-# The v3 paper's multi-scale test (§4.3, Table 5: 77.21 → 79.77 with OS8 and flip).
+# The v3 paper's multi-scale test (§4.3, Table 6: 77.21 → 79.77 with OS8 and flip).
 PAPER_EVAL_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 
 

@@ -15,7 +15,8 @@ class AtrousConv2D(keras.layers.Conv2D):
 
     Keras 3 on TensorFlow lowers a dilated `Conv2D` through `tf.nn.convolution`,
     which wraps it in SpaceToBatchND / BatchToSpaceND: two extra memory passes
-    per layer, 2–6× slower on CPU (README, Performance), and ops that TFLite GPU delegates
+    per layer, 2–6× slower on CPU (docs/performance.md, What each optimisation gained),
+    and ops that TFLite GPU delegates
     refuse. `tf.nn.conv2d` passes `dilations` straight to the Conv2D kernel,
     which oneDNN and cuDNN run natively and TFLite converts to one CONV_2D with
     dilation factors. Same weights and results as `Conv2D`.
@@ -30,7 +31,8 @@ class AtrousConv2D(keras.layers.Conv2D):
             return self._conv(inputs, kernel)
         # oneDNN's AMX kernel runs a bfloat16 dilated convolution with thousands of input
         # channels (ASPP's 2048 → 256 branches) 3–8× slower than the sum of the same
-        # convolution over 512-channel slices (README, Performance); float32 gains nothing.
+        # convolution over 512-channel slices (docs/performance.md, What each optimisation
+        # gained); float32 gains nothing.
         slices = range(0, channels, CPU_BFLOAT16_SLICE)
         return tf.add_n([
             self._conv(inputs[..., start : start + CPU_BFLOAT16_SLICE],

@@ -100,7 +100,8 @@ def make_strategy(name="auto", cpu_logical_devices=0, tpu=None, peer_timeout=0):
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multi_worker":
         if cluster is None:
-            raise ConfigError("strategy", "multi_worker needs TF_CONFIG describing the cluster (see README)")
+            raise ConfigError("strategy",
+                              "multi_worker needs TF_CONFIG describing the cluster (see docs/distributed.md)")
         if peer_timeout:
             configure_peer_timeout(cluster, peer_timeout)
         return tf.distribute.MultiWorkerMirroredStrategy()

@@ -97,7 +97,7 @@ def test_int8_is_full_integer_with_raw_uint8_input(v3_saved_model, synthetic_dat
         ours = litert(example.image[None])
         reference = signature(images=tf.constant(example.image[None]))
         assert ours["labels"].dtype == np.int32
-        # Untrained weights give near-tie logits; the trained-model targets are in the README.
+        # Untrained weights give near-tie logits; the trained-model figures are in docs/performance.md.
         assert np.mean(ours["labels"] == reference["labels"].numpy()) > 0.5
         assert np.abs(ours["probabilities"] - reference["probabilities"].numpy()).max() < 0.5
 

@@ -6,7 +6,8 @@ from tests.tool_runner import run_tool
 from tools.gpu_check_sections import CORRECTNESS, SECTIONS
 
 # 64, not the smoke's default 65: XLA's bilinear resize of ResNet-18's 5x5 logits to 65x65 is wrong
-# on this TensorFlow (README, GPU check), so at 65 the XLA rows fail, as they should.
+# on this TensorFlow (docs/troubleshooting.md, Known TensorFlow issues), so at 65 the XLA rows fail,
+# as they should.
 SIZE = "--input_size=64"
 
 

@@ -1,4 +1,4 @@
-"""README "Train on your own data", end to end: validate → train → evaluate + predict on a folder dataset."""
+"""docs/own_data.md, "Three commands", end to end: validate → train → evaluate + predict on a folder."""
 
 import io
 import json
