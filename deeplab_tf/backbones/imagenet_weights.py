@@ -5,7 +5,7 @@ import os
 import keras
 
 from deeplab_tf.backbones.mobilenet_v2 import IMAGENET_LAYERS_LEFT_OUT
-from deeplab_tf.errors import InputError
+from deeplab_tf.errors import ConfigError
 
 _APPLICATIONS = {
     "resnet50": keras.applications.ResNet50,
@@ -48,36 +48,30 @@ def load_imagenet_weights(model_or_backbone, source):
         try:
             target = backbone.get_layer(layer.name)
         except ValueError:
-            raise InputError(
-                f"backbone_weights: layer {layer.name!r} of {source.name} has no counterpart in "
-                f"{config.backbone}; is the source the right depth?"
-            ) from None
+            raise ConfigError("backbone_weights", f"layer {layer.name!r} of {source.name} has no counterpart "
+                              f"in {config.backbone}; is the source the right depth?") from None
         ours = [w.shape for w in target.get_weights()]
         theirs = [w.shape for w in weights]
         if ours != theirs:
-            raise InputError(
-                f"backbone_weights: layer {layer.name!r} has shapes {theirs} in the source "
-                f"but {ours} here"
-            )
+            raise ConfigError("backbone_weights",
+                              f"layer {layer.name!r} has shapes {theirs} in the source but {ours} here")
         target.set_weights(weights)
         copied.append(layer.name)
     if not copied:
-        raise InputError(f"backbone_weights: {source.name} holds no weights to copy")
+        raise ConfigError("backbone_weights", f"{source.name} holds no weights to copy")
     return copied
 
 
 def _read_weights_file(config, path):
     if config.backbone not in _APPLICATIONS:
-        raise InputError(
-            f"backbone_weights: ImageNet weights exist for resnet50, resnet101 and mobilenetv2, "
-            f"not {config.backbone}"
-        )
+        raise ConfigError("backbone_weights", "ImageNet weights exist for resnet50, resnet101 and mobilenetv2, "
+                          f"not {config.backbone}")
     if not os.path.isfile(path):
-        raise InputError(f"backbone_weights: no such file: {path}")
+        raise ConfigError("backbone_weights", f"no such file: {path}")
     width = {"alpha": config.width_multiplier} if config.is_mobilenet else {}
     reference = _APPLICATIONS[config.backbone](weights=None, include_top=False, **width)
     try:
         reference.load_weights(path, skip_mismatch=False)
     except Exception as error:  # h5py and Keras raise many types for a bad file.
-        raise InputError(f"backbone_weights: cannot read {path}: {error}") from None
+        raise ConfigError("backbone_weights", f"cannot read {path}: {error}") from None
     return reference

@@ -14,7 +14,8 @@ from deeplab_tf.training.losses import (
 from deeplab_tf.training.schedules import PolyLearningRate
 from deeplab_tf.training.strategy import STRATEGIES, configure_cpu_devices, is_chief, make_strategy
 from deeplab_tf.training.task import TrainingTask, build_task
-from deeplab_tf.training.trainer import MODEL_FILE, NonFiniteLossError, Trainer, train
+from deeplab_tf.training.loop import NonFiniteLossError
+from deeplab_tf.training.trainer import MODEL_FILE, Trainer, train
 
 __all__ = [
     "Callbacks",

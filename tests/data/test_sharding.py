@@ -10,7 +10,7 @@ import tensorflow as tf
 from deeplab_tf.data import read_split, synthetic, tfrecord
 from deeplab_tf.errors import DataError
 from deeplab_tf.training.config import TrainConfig
-from deeplab_tf.training.trainer import Trainer
+from deeplab_tf.training.trainer import distributed_dataset
 from tests.data.test_folder import blocks, png, write_folder
 
 PIPELINES = 2
@@ -166,9 +166,8 @@ def test_the_trainer_hands_each_pipeline_its_context(tmp_path, data_helpers):
                          crop_size=(8, 8), shuffle_buffer=1)
     strategy = types.SimpleNamespace(distribute_datasets_from_function=lambda fn: [fn(context(i))
                                                                                  for i in range(PIPELINES)])
-    trainer = types.SimpleNamespace(config=config, model_config=types.SimpleNamespace(num_classes=21),
-                                    info=types.SimpleNamespace(ignore_label=255), strategy=strategy)
-    first, second = Trainer._dataset(trainer, seed=0)
+    info = types.SimpleNamespace(num_classes=21, ignore_label=255)
+    first, second = distributed_dataset(strategy, config, info, seed=0)
     assert len(list(first.take(8))) == 8  # two passes over its 4 examples, batches of 1 per replica
     with pytest.raises(tf.errors.InvalidArgumentError, match=bad):
         list(second.take(8))

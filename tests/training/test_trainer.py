@@ -9,7 +9,8 @@ import tensorflow as tf
 
 import deeplab_tf
 from deeplab_tf import model_dir as model_dir_lib
-from deeplab_tf.training import NonFiniteLossError, TrainConfig, Trainer, losses, train
+from deeplab_tf.training import NonFiniteLossError, TrainConfig, Trainer, build_task, losses, train
+from deeplab_tf.training import trainer as trainer_module
 
 V3 = deeplab_tf.ModelConfig(variant="v3", backbone="resnet18", output_stride=16, multi_grid=(1, 2), num_classes=6)
 V2_MSC = deeplab_tf.ModelConfig(variant="v2", backbone="resnet18", output_stride=8, multi_grid=(1, 1),
@@ -53,21 +54,27 @@ def test_resume_restores_slots_and_step_then_a_nan_loss_stops_at_its_step(
     assert model_dir_lib.latest_checkpoint(model_dir).endswith("ckpt-3")
 
     # Resume: weights, momentum slots and the step come back; the schedule goes on from step 3.
-    seen = {}
+    seen, built = {}, []
+
+    def recording_build_task(*args, **kwargs):
+        built.append(build_task(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(trainer_module, "build_task", recording_build_task)
 
     class Inspect(type(recorder)):
         def on_resume(self, step, checkpoint):
             super().on_resume(step, checkpoint)
-            slots = [v for v in trainer.optimizer.variables if "momentum" in v.path]
+            optimizer = built[-1].optimizer
+            slots = [v for v in optimizer.variables if "momentum" in v.path]
             saved = tf.train.load_checkpoint(checkpoint)
-            seen["iterations"] = int(trainer.optimizer.iterations.numpy())
-            seen["step"] = int(trainer.step.numpy())
+            seen["iterations"] = int(optimizer.iterations.numpy())
+            seen["step"] = int(built[-1].global_step.numpy())
             seen["saved_step"] = int(saved.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
             seen["slot_norm"] = sum(float(tf.norm(v)) for v in slots)
 
     resumed = Inspect()
-    trainer = Trainer(model_dir, V3, _config(tiny_synthetic, train_steps=5, checkpoint_steps=5), callbacks=resumed)
-    result = trainer.run()
+    result = Trainer(model_dir, V3, _config(tiny_synthetic, train_steps=5, checkpoint_steps=5), callbacks=resumed).run()
     assert resumed.resumed[0] == 3
     assert seen["iterations"] == seen["step"] == seen["saved_step"] == 3
     assert seen["slot_norm"] > 0  # momentum came back, not zeros
@@ -90,14 +97,13 @@ def test_resume_restores_slots_and_step_then_a_nan_loss_stops_at_its_step(
 def test_v2_msc_with_downsampled_labels_frozen_bn_and_classifier_multiplier(tiny_synthetic, tmp_path, recorder):
     config = _config(tiny_synthetic, train_steps=2, fine_tune_batch_norm=False, upsample_logits=False,
                      last_layer_lr_multiplier=10.0, base_learning_rate=1e-3)
-    trainer = Trainer(str(tmp_path / "v2"), V2_MSC, config, callbacks=recorder)
-    # The loss terms: the fused logits and each scale, at the network's stride, so 64 → 8, 48 → 6, 32 → 4.
-    trainer._check_settings()
-    trainer._build(0)
-    assert trainer.train_step.label_sizes(64, 64) == [(8, 8), (8, 8), (6, 6), (4, 4)]
-    assert all(not layer.trainable for layer in trainer.model.backbone.layers if "bn" in layer.name)
-    assert sorted(set(trainer.train_step.gradient_multipliers)) == [1.0, 10.0]
-    assert sum(m == 10.0 for m in trainer.train_step.gradient_multipliers) == 8  # 4 ASPP-L kernels and biases
+    # What the trainer builds (`build_task`). The loss terms: the fused logits and each scale, at the
+    # network's stride, so 64 → 8, 48 → 6, 32 → 4.
+    task = build_task(V2_MSC, config, seed=0)
+    assert task.train_step.label_sizes(64, 64) == [(8, 8), (8, 8), (6, 6), (4, 4)]
+    assert all(not layer.trainable for layer in task.model.backbone.layers if "bn" in layer.name)
+    assert sorted(set(task.train_step.gradient_multipliers)) == [1.0, 10.0]
+    assert sum(m == 10.0 for m in task.train_step.gradient_multipliers) == 8  # 4 ASPP-L kernels and biases
 
     result = Trainer(str(tmp_path / "v2"), V2_MSC, config, callbacks=recorder).run()
     assert result.step == 2 and np.isfinite(result.loss)
