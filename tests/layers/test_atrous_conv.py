@@ -46,16 +46,7 @@ def test_dilated_depthwise_matches_keras_values_and_gradients_without_space_to_b
     images = tf.constant(np.random.default_rng(3).normal(size=(2, 13, 11, 6)).astype("float32"))
     ours = AtrousDepthwiseConv2D(3, dilation_rate=2, padding="same", use_bias=True)
     reference = keras.layers.DepthwiseConv2D(3, dilation_rate=2, padding="same", use_bias=True)
-    reference.build(images.shape)
-    ours.build(images.shape)
-    ours.set_weights([w + 0.1 for w in reference.get_weights()])
-    reference.set_weights(ours.get_weights())
-    gradients = []
-    for layer in (ours, reference):
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            loss = tf.reduce_sum(tf.square(layer(images)))
-        gradients.append(tape.gradient(loss, [images, *layer.trainable_weights]))
+    gradients = _same_weights_gradients(ours, reference, images)
     np.testing.assert_allclose(ours(images), reference(images), rtol=1e-5, atol=1e-5)
     for mine, theirs in zip(*gradients):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-4)
@@ -97,6 +88,15 @@ def test_without_native_dilated_kernels_the_layers_take_keras_form(monkeypatch, 
     else:
         ours = atrous_conv.AtrousConv2D(3, 3, dilation_rate=2, padding="same")
         reference = keras.layers.Conv2D(3, 3, dilation_rate=2, padding="same")
+    gradients = _same_weights_gradients(ours, reference, images)
+    for mine, theirs in zip(*gradients):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5)
+    types = {op.type for op in tf.function(ours).get_concrete_function(images).graph.get_operations()}
+    assert "SpaceToBatchND" in types
+
+
+def _same_weights_gradients(ours, reference, images):
+    """Gives both layers the same (non-zero-bias) weights; each one's gradients of a squared sum."""
     ours.build(images.shape)
     reference.build(images.shape)
     reference.set_weights([w + 0.1 for w in ours.get_weights()])
@@ -107,7 +107,4 @@ def test_without_native_dilated_kernels_the_layers_take_keras_form(monkeypatch, 
             tape.watch(images)
             loss = tf.reduce_sum(tf.square(layer(images)))
         gradients.append(tape.gradient(loss, [images, *layer.trainable_weights]))
-    for mine, theirs in zip(*gradients):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5)
-    types = {op.type for op in tf.function(ours).get_concrete_function(images).graph.get_operations()}
-    assert "SpaceToBatchND" in types
+    return gradients
