@@ -1,4 +1,4 @@
-"""A user's own dataset: `images/`, `masks/`, `classes.json` and optional split files.
+"""The `folder` format, a user's own dataset: `images/`, `masks/`, `classes.json` and optional split files.
 
     my_data/
       images/<name>.jpg|.jpeg|.png
@@ -409,7 +409,7 @@ def _records(dataset_dir, split, info, exclude, val_fraction):
 
 FORMAT = registry.DatasetFormat(
     name="folder",
-    description="your own data: images/, masks/, classes.json (README, Train on your own data)",
+    description="your own data: images/, masks/, classes.json; README, Train on your own data",
     info=_info,
     list_splits=list_splits,
     read=_read,

@@ -1,4 +1,4 @@
-"""The official DeepLab TFRecord format (also read by TF Model Garden): write and read."""
+"""The official DeepLab TFRecord format (also read by TF Model Garden): write, read and validate shards."""
 
 import glob
 import math

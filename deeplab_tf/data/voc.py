@@ -192,7 +192,7 @@ def list_layout_splits(dataset_dir):
 
 FORMAT = registry.DatasetFormat(
     name="voc2012",
-    description="PASCAL VOC 2012 (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/)",
+    description="PASCAL VOC 2012: JPEGImages/, SegmentationClass/, ImageSets/Segmentation/",
     info=info_lib.fixed_info("voc2012", CLASS_NAMES),
     list_splits=list_layout_splits,
     read=read_layout,
