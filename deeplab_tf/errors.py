@@ -29,3 +29,12 @@ def first_line(error):
     """The first line of an exception's message (at most 300 characters), or its type's name."""
     text = str(error).strip()
     return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+def last_line(error):
+    """The last line of an exception's message (at most 200 characters), or its type's name.
+
+    PIL and TensorFlow's decoders put the reason last, after lines of context.
+    """
+    text = (getattr(error, "message", None) or str(error)).strip()
+    return text.splitlines()[-1][:200] if text else type(error).__name__

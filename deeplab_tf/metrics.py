@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.errors import InputError
 
 

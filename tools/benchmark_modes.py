@@ -22,7 +22,7 @@ from deeplab_tf import data as data_lib
 from deeplab_tf import model_dir as model_dir_lib
 from deeplab_tf.batch_norm_folding import fold_batch_norms
 from deeplab_tf.config import ModelConfig
-from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.data.synthetic import generate_dataset, render_example
 from deeplab_tf.export import graph_summary, measure_latencies
 from deeplab_tf.inference import PAPER_EVAL_SCALES, InferenceSettings, predict_probabilities, scaled_size

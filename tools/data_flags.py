@@ -2,14 +2,21 @@
 
 from absl import flags
 
-from deeplab_tf.data import DATASET_NAMES, dataset_info
+from deeplab_tf.data import dataset_info, registry
 from tools import model_flags  # noqa: F401  (defines --num_classes, which the dataset checks)
 from tools.cli import UsageError
 
-flags.DEFINE_enum("dataset", None, list(DATASET_NAMES),
-                  "The dataset's format: voc2012, synthetic (generated), tfrecord (official "
-                  "DeepLab shards), cityscapes or ade20k (TFDS manual-download directories), or "
-                  "folder (images/, masks/, classes.json: your own data; docs/own_data.md).")
+flags.DEFINE_string("dataset", None, "The dataset's format: " + "; ".join(
+    f"{name} ({registry.get_format(name).description})" for name in registry.format_names()) + ".")
+
+
+@flags.validator("dataset")
+def _registered_format(name):
+    """Any format registered before the flags are parsed, so a program that registers its own can use it."""
+    if name is not None and registry.find_format(name) is None:
+        raise flags.ValidationError(f"unknown dataset {name!r}; expected one of {', '.join(registry.format_names())}")
+    return True
+
 flags.DEFINE_string("dataset_dir", None, "Where the dataset is.")
 flags.DEFINE_string("eval_split", "val", "The split evaluated: by tools.evaluate, and by tools.train "
                     "with --eval_steps (so a recipe's --eval_split line serves both).")
@@ -68,7 +75,7 @@ def dataset_info_for_model(name, directory, model_classes):
     TFRecord shards without metadata take the class count from the model.
     """
     num_classes = num_classes_flag()
-    if num_classes is None and name == "tfrecord":
+    if num_classes is None and not registry.get_format(name).knows_num_classes:
         num_classes = model_classes
     info = dataset_info(name, directory, num_classes)
     if info.num_classes != model_classes:

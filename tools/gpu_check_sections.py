@@ -31,7 +31,7 @@ import tensorflow as tf
 from deeplab_tf import benchmarking
 from deeplab_tf.batch_norm_folding import fold_batch_norms
 from deeplab_tf.config import ModelConfig
-from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.export import export_saved_model, load_serving_signature
 from deeplab_tf.inference import INPUT_NAME
 from deeplab_tf.models import build_model

@@ -26,7 +26,8 @@ from PIL import Image  # noqa: E402
 
 from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
 from deeplab_tf import visualize  # noqa: E402
-from deeplab_tf.data import DatasetInfo, label_space, palettes  # noqa: E402
+from deeplab_tf import label_space  # noqa: E402
+from deeplab_tf.data import DatasetInfo, palettes  # noqa: E402
 from deeplab_tf.errors import DataError, InputError  # noqa: E402
 from deeplab_tf.evaluation import images as image_files  # noqa: E402
 from deeplab_tf.export import read_export_info  # noqa: E402

@@ -10,7 +10,8 @@ right), crop, flip.
 
 import tensorflow as tf
 
-from deeplab_tf.data.info import IGNORE_LABEL, MEAN_RGB
+from deeplab_tf.data.info import MEAN_RGB
+from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.errors import ConfigError
 
 

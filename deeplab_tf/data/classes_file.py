@@ -4,7 +4,7 @@ import dataclasses
 import json
 import os
 
-from deeplab_tf.data.label_space import IGNORE_LABEL, MAX_CLASSES, MAX_LABEL_VALUE, ignore_label_for
+from deeplab_tf.label_space import IGNORE_LABEL, MAX_CLASSES, MAX_LABEL_VALUE, ignore_label_for
 from deeplab_tf.errors import DataError
 
 CLASSES_FILE = "classes.json"

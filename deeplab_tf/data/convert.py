@@ -6,65 +6,19 @@ import os
 from absl import logging
 from PIL import Image
 
-from deeplab_tf.data import classes_file, folder, image_io, info as info_lib, readers, tfrecord, validate, voc
+from deeplab_tf.data import info as info_lib, readers, registry, tfrecord, validate
 from deeplab_tf.errors import ConfigError, DataError
 
-_VOC_LAYOUT = ("voc2012", "synthetic")
 
-
-def default_splits(name, dataset_dir):
-    """The splits a dataset has: its split files, its shards, or TFDS's train and val."""
-    if name in _VOC_LAYOUT:
-        return voc.list_splits(voc.find_root(dataset_dir))
-    if name == "tfrecord":
-        return tfrecord.list_splits(dataset_dir)
-    if name == "folder":
-        return folder.list_splits(dataset_dir)
-    return ["train", "val"]
-
-
-def _voc_records(dataset_dir, split, exclude):
-    for example_id, image_path, label_path in voc.list_examples(dataset_dir, split):
-        if example_id in exclude:
-            continue
-        with open(image_path, "rb") as f:
-            image_bytes = f.read()
-        with open(label_path, "rb") as f:
-            label = image_io.decode_label(f.read()).numpy()
-        width, height = Image.open(io.BytesIO(image_bytes)).size
-        yield tfrecord.make_example(
-            example_id, image_bytes, image_io.image_format(image_bytes), height, width,
-            image_io.encode_index_png(label),
-        )
-
-
-def _folder_records(dataset_dir, split, exclude, val_fraction):
-    classes = classes_file.read_classes(dataset_dir)
-    lookup = folder.value_lookup(classes)
-    examples, _ = folder.list_examples(dataset_dir, split, val_fraction)
-    for example_id, image_path, mask_path in examples:
-        if example_id in exclude:
-            continue
-        with open(image_path, "rb") as f:
-            image_bytes = f.read()
-        with open(mask_path, "rb") as f:
-            label = folder.mask_labels(f.read(), classes, lookup)
-        height, width = label.shape
-        yield tfrecord.make_example(
-            example_id, image_bytes, image_io.image_format(image_bytes), height, width,
-            image_io.encode_index_png(label),
-        )
-
-
-def _decoded_records(dataset):
+def _decoded_records(name, dataset_dir, split, num_classes, exclude):
+    """The examples `read_split` decodes, re-encoded: images as PNG, labels as class-id PNGs."""
+    dataset = readers.read_split(name, dataset_dir, split, num_classes=num_classes)
+    if exclude:
+        dataset = dataset.filter(lambda e: _keep(e["filename"], exclude))
     for example in dataset.as_numpy_iterator():
         buffer = io.BytesIO()
         Image.fromarray(example["image"]).save(buffer, format="PNG")
-        height, width = example["label"].shape
-        yield tfrecord.make_example(
-            example["filename"].decode(), buffer.getvalue(), "png", height, width,
-            image_io.encode_index_png(example["label"]),
-        )
+        yield tfrecord.file_example(example["filename"].decode(), buffer.getvalue(), example["label"])
 
 
 def write_tfrecords(name, dataset_dir, output_dir, num_shards, *, splits=None,
@@ -89,9 +43,10 @@ def write_tfrecords(name, dataset_dir, output_dir, num_shards, *, splits=None,
     if int(num_shards) < 1:
         raise ConfigError("num_shards", f"must be at least 1, got {num_shards}")
     info = info_lib.dataset_info(name, dataset_dir, num_classes)
-    if name == "tfrecord" and os.path.realpath(output_dir) == os.path.realpath(dataset_dir):
-        raise ConfigError("output_dir", "must differ from the TFRecord dataset_dir it reads")
-    splits = list(splits) if splits else default_splits(name, dataset_dir)
+    if os.path.realpath(output_dir) == os.path.realpath(dataset_dir):
+        raise ConfigError("output_dir", "must differ from the dataset_dir it reads")
+    dataset_format = registry.get_format(name)
+    splits = list(splits) if splits else dataset_format.list_splits(dataset_dir)
     if not splits:
         raise DataError(f"{dataset_dir}: no splits found to convert")
     os.makedirs(output_dir, exist_ok=True)
@@ -113,20 +68,15 @@ def write_tfrecords(name, dataset_dir, output_dir, num_shards, *, splits=None,
         count = report.num_examples - len(exclude)
         if count <= 0:
             raise DataError(f"split {split!r} of {dataset_dir} has no usable examples")
-        if name in _VOC_LAYOUT:
-            records = _voc_records(dataset_dir, split, exclude)
-        elif name == "folder":
-            records = _folder_records(dataset_dir, split, exclude, val_fraction)
+        if dataset_format.records is not None:
+            records = dataset_format.records(dataset_dir, split, info, exclude, val_fraction)
         else:
-            dataset = readers.read_split(name, dataset_dir, split, num_classes=num_classes)
-            if exclude:
-                dataset = dataset.filter(lambda e: _keep(e["filename"], exclude))
-            records = _decoded_records(dataset)
+            records = _decoded_records(name, dataset_dir, split, num_classes, exclude)
         tfrecord.write_split(records, output_dir, split, count, int(num_shards), log_every)
         written[split] = count
         logging.info("%s: %d examples in %d shard(s)", split, count, num_shards)
     info_lib.write_metadata(output_dir, info_lib.DatasetInfo(
-        "tfrecord", info.num_classes, info.ignore_label, info.class_names, palette=info.palette),
+        tfrecord.FORMAT.name, info.num_classes, info.ignore_label, info.class_names, palette=info.palette),
         source_dataset=name)
     return written
 

@@ -1,4 +1,4 @@
-"""A user's own dataset: `images/`, `masks/`, `classes.json` and optional split files.
+"""The `folder` format, a user's own dataset: `images/`, `masks/`, `classes.json` and optional split files.
 
     my_data/
       images/<name>.jpg|.jpeg|.png
@@ -15,8 +15,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from deeplab_tf.data import image_io, label_space
-from deeplab_tf.errors import ConfigError, DataError
+from deeplab_tf import label_space
+from deeplab_tf.data import classes_file, image_io, info as info_lib, palettes, registry, sharding, tfrecord, validate
+from deeplab_tf.errors import ConfigError, DataError, last_line
 
 IMAGE_DIR = "images"
 MASK_DIR = "masks"
@@ -26,10 +27,6 @@ DEFAULT_VAL_FRACTION = 0.1
 SPLITS_BY_NAME = ("train", "val")
 
 _BAD = -1  # a stored mask value that is neither a class nor the ignore label
-
-
-class MaskError(ValueError):
-    """What is wrong with one mask (the caller names the file)."""
 
 
 # === The layout ===
@@ -220,7 +217,7 @@ def _voc_colour_hint(colour):
 def _colour_values(rgb, classes):
     """uint8 [H, W, 3] colours → int32 stored values (the index of each colour in `colors`)."""
     if not classes.colors:
-        raise MaskError(f"colour (RGB) mask, but {classes.path} lists no \"colors\" to map colours to "
+        raise image_io.LabelError(f"colour (RGB) mask, but {classes.path} lists no \"colors\" to map colours to "
                         "classes; add \"colors\" or save masks as palette or gray PNGs of class ids")
     keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
     table = {(r << 16) | (g << 8) | b: index for index, (r, g, b) in enumerate(classes.colors)}
@@ -235,7 +232,7 @@ def _colour_values(rgb, classes):
         y, x = (int(v) for v in np.argwhere(~found)[0])
         colour = tuple(int(c) for c in rgb[y, x])
         keys_named = '"colors" or "ignore_color"' if classes.ignore_color else '"colors"'
-        raise MaskError(
+        raise image_io.LabelError(
             f"colour {list(colour)} at pixel (x={x}, y={y}) is not listed in {classes.path} "
             f"({keys_named}); "
             f"{int((~found).sum())} pixel(s) have unlisted colours{_voc_colour_hint(colour)}"
@@ -256,10 +253,10 @@ def _stored_values(picture, classes):
     if picture.mode.startswith("I"):
         values = np.asarray(picture).astype(np.int64)
         if values.size and (values.max() > label_space.MAX_LABEL_VALUE or values.min() < 0):
-            raise MaskError(f"mask values {int(values.min())}..{int(values.max())}; "
+            raise image_io.LabelError(f"mask values {int(values.min())}..{int(values.max())}; "
                             f"a 16-bit gray PNG holds 0..{label_space.MAX_LABEL_VALUE}")
         return values
-    raise MaskError(f"mask of mode {picture.mode}; a palette, gray or RGB PNG is expected")
+    raise image_io.LabelError(f"mask of mode {picture.mode}; a palette, gray or RGB PNG is expected")
 
 
 def mask_labels(data, classes, lookup=None):
@@ -269,7 +266,7 @@ def mask_labels(data, classes, lookup=None):
     PNGs (any number of classes), or RGB with the colours of `colors`.
 
     Raises:
-        MaskError: not a readable PNG, an unlisted colour (naming it and one
+        image_io.LabelError: not a readable PNG, an unlisted colour (naming it and one
             pixel), or values that are neither a class nor the ignore label.
     """
     lookup = value_lookup(classes) if lookup is None else lookup
@@ -277,10 +274,9 @@ def mask_labels(data, classes, lookup=None):
         picture = Image.open(io.BytesIO(data))
         picture.load()
     except Exception as error:  # noqa: BLE001 - PIL raises many types for bad files
-        reason = str(error).strip().splitlines()[-1][:200] if str(error).strip() else type(error).__name__
-        raise MaskError(f"unreadable mask ({reason})") from None
+        raise image_io.LabelError(f"unreadable mask ({last_line(error)})") from None
     if picture.format != "PNG":
-        raise MaskError(f"mask is {picture.format}; a PNG is expected")
+        raise image_io.LabelError(f"mask is {picture.format}; a PNG is expected")
     values = _stored_values(picture, classes)
     labels = lookup[values]
     if (labels == _BAD).any():
@@ -288,7 +284,7 @@ def mask_labels(data, classes, lookup=None):
         shown = ", ".join(str(int(v)) for v in bad[:10])
         valid = (f"1..{len(classes.class_names)} (0 is ignored)" if classes.zero_is_ignore
                  else f"0..{len(classes.class_names) - 1} or the ignore label {classes.ignore_label}")
-        raise MaskError(f"mask values {shown} are not classes: expected {valid}{_gray_hint(bad)}")
+        raise image_io.LabelError(f"mask values {shown} are not classes: expected {valid}{_gray_hint(bad)}")
     return labels.astype(label_dtype(classes))
 
 
@@ -334,7 +330,7 @@ def read_examples(examples, info, classes, *, shuffle_files=False, seed=None):
     def labels_of(data, path):
         try:
             return mask_labels(data, classes, lookup)
-        except MaskError as error:
+        except image_io.LabelError as error:
             raise DataError(f"{path.decode()}: {error}") from None
 
     def load(name, image_file, mask_file):
@@ -345,3 +341,79 @@ def read_examples(examples, info, classes, *, shuffle_files=False, seed=None):
         return image_io.checked_example(image, label, name, info.num_classes, info.ignore_label, where=mask_file)
 
     return files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+# === The format ===
+
+
+def _info(dataset_dir, num_classes):
+    del num_classes  # classes.json says; `dataset_info` checks a given count against it
+    classes = classes_file.read_classes(dataset_dir)
+    return info_lib.DatasetInfo("folder", len(classes.class_names), class_names=classes.class_names,
+                                zero_is_ignore=classes.zero_is_ignore, palette=classes.class_colors)
+
+
+def _read(dataset_dir, split, info, *, exclude=(), shuffle_files=False, seed=None, input_context=None,
+          val_fraction=None):
+    examples, _ = list_examples(dataset_dir, split, val_fraction)
+    source = split_source(dataset_dir, split)
+    if not examples:
+        raise DataError(f"{source}: split {split!r} has no examples")
+    examples = [e for e in examples if e[0] not in exclude]
+    missing = [f"{path}: {fault}" for e in examples for path, fault in missing_file_problems(dataset_dir, e)]
+    if missing:
+        shown = "; ".join(missing[:10])
+        more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
+        raise DataError(f"split {split!r} of {dataset_dir}: {shown}{more}; fix them or pass --skip_bad_examples")
+    sharding.check_enough(len(examples), input_context, source, split)
+    classes = classes_file.read_classes(dataset_dir)
+    return read_examples(sharding.share(examples, input_context), info, classes,
+                         shuffle_files=shuffle_files, seed=seed)
+
+
+def _validate(report, dataset_dir, split, val_fraction):
+    examples, layout_problems = list_examples(dataset_dir, split, val_fraction)
+    classes = classes_file.read_classes(dataset_dir)
+    lookup = value_lookup(classes)
+    report.notes.extend(validate.Problem(path, fault) for path, fault in layout_problems)
+
+    def check(example):
+        name, image_path, mask_path = example
+        missing = missing_file_problems(dataset_dir, example)
+        if missing:
+            return name, [validate.Problem(path, fault) for path, fault in missing], [], None
+        mask_bytes = validate.read_bytes(mask_path)
+        problems, notes, label = validate.check_pair(
+            validate.read_bytes(image_path), mask_bytes, image_path, mask_path, report.info,
+            decode_mask=lambda data: mask_labels(data, classes, lookup),
+        )
+        if not problems:
+            notes += [validate.Problem(mask_path, note) for note in palette_notes(mask_bytes, classes)]
+        return name, problems, notes, label
+
+    validate.check_listed_examples(report, examples, split_source(dataset_dir, split),
+                                   f"split {split!r} has no examples", check)
+
+
+def _records(dataset_dir, split, info, exclude, val_fraction):
+    """The split's examples with their original image bytes and masks as class-id PNGs."""
+    del info  # the labels are `classes.json`'s
+    classes = classes_file.read_classes(dataset_dir)
+    lookup = value_lookup(classes)
+    examples, _ = list_examples(dataset_dir, split, val_fraction)
+    for example_id, image_path, mask_path in examples:
+        if example_id not in exclude:
+            label = mask_labels(validate.read_bytes(mask_path), classes, lookup)
+            yield tfrecord.file_example(example_id, validate.read_bytes(image_path), label)
+
+
+FORMAT = registry.DatasetFormat(
+    name="folder",
+    description="your own data: images/, masks/, classes.json (docs/own_data.md)",
+    info=_info,
+    list_splits=list_splits,
+    read=_read,
+    validate=_validate,
+    records=_records,
+    class_colors=palettes.distinct_colors,
+)

@@ -7,6 +7,10 @@ import tensorflow as tf
 from PIL import Image
 
 
+class LabelError(ValueError):
+    """What is wrong with one label file (the caller names the file)."""
+
+
 def voc_colormap():
     """The PASCAL VOC palette: uint8 [256, 3], the colour of each label index.
 

@@ -1,11 +1,11 @@
-"""What each dataset is: its name, number of classes, ignore label and class names."""
+"""What a dataset is: its format's name, number of classes, ignore label, class names and colours."""
 
 import dataclasses
 import json
 import os
 
-from deeplab_tf.data import classes_file, label_space
-from deeplab_tf.data.label_space import IGNORE_LABEL
+from deeplab_tf import label_space
+from deeplab_tf.data import registry
 from deeplab_tf.errors import ConfigError, DataError
 
 # The ImageNet mean pixel (RGB) that DeepLab pads images with, so padding is zero
@@ -14,51 +14,6 @@ MEAN_RGB = (123.68, 116.779, 103.939)
 
 # The metadata file written beside a generated or converted dataset.
 METADATA_FILE = "dataset.json"
-
-VOC_CLASS_NAMES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
-    "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
-    "pottedplant", "sheep", "sofa", "train", "tvmonitor",
-)
-
-CITYSCAPES_CLASS_NAMES = (
-    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
-    "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
-    "truck", "bus", "train", "motorcycle", "bicycle",
-)
-
-# SceneParse150 (objectInfo150.csv), in label order 1..150; label 0 "other" is ignored.
-ADE20K_CLASS_NAMES = (
-    "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed",
-    "windowpane", "grass", "cabinet", "sidewalk", "person", "earth", "door",
-    "table", "mountain", "plant", "curtain", "chair", "car", "water", "painting",
-    "sofa", "shelf", "house", "sea", "mirror", "rug", "field", "armchair", "seat",
-    "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion",
-    "base", "box", "column", "signboard", "chest of drawers", "counter", "sand",
-    "sink", "skyscraper", "fireplace", "refrigerator", "grandstand", "path",
-    "stairs", "runway", "case", "pool table", "pillow", "screen door", "stairway",
-    "river", "bridge", "bookcase", "blind", "coffee table", "toilet", "flower",
-    "book", "hill", "bench", "countertop", "stove", "palm", "kitchen island",
-    "computer", "swivel chair", "boat", "bar", "arcade machine", "hovel", "bus",
-    "towel", "light", "truck", "tower", "chandelier", "awning", "streetlight",
-    "booth", "television receiver", "airplane", "dirt track", "apparel", "pole",
-    "land", "bannister", "escalator", "ottoman", "bottle", "buffet", "poster",
-    "stage", "van", "ship", "fountain", "conveyer belt", "canopy", "washer",
-    "plaything", "swimming pool", "stool", "barrel", "basket", "waterfall", "tent",
-    "bag", "minibike", "cradle", "oven", "ball", "food", "step", "tank",
-    "trade name", "microwave", "pot", "animal", "bicycle", "lake", "dishwasher",
-    "screen", "blanket", "sculpture", "hood", "sconce", "vase", "traffic light",
-    "tray", "ashcan", "fan", "pier", "crt screen", "plate", "monitor",
-    "bulletin board", "shower", "radiator", "glass", "clock", "flag",
-)
-
-DATASET_NAMES = ("voc2012", "synthetic", "tfrecord", "cityscapes", "ade20k", "folder")
-
-_FIXED = {
-    "voc2012": VOC_CLASS_NAMES,
-    "cityscapes": CITYSCAPES_CLASS_NAMES,
-    "ade20k": ADE20K_CLASS_NAMES,
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,14 +64,6 @@ class DatasetInfo:
     def label_dtype(self):
         """"uint8" or "uint16": the type the readers hand labels on in (`label_space.label_dtype`)."""
         return label_space.label_dtype(self.num_classes, self.ignore_label)
-
-
-def check_dataset_name(name):
-    """Raises `ConfigError` on a `--dataset` value this library does not know."""
-    if name not in DATASET_NAMES:
-        raise ConfigError(
-            "dataset", f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}"
-        )
 
 
 def read_metadata(directory):
@@ -173,13 +120,25 @@ def _info_from_metadata(name, meta, path):
     return DatasetInfo(name, num_classes - 1, class_names=names[1:], zero_is_ignore=True, palette=palette[1:])
 
 
+def fixed_info(name, class_names):
+    """A `DatasetFormat.info` for a format whose classes are always `class_names`."""
+    info = DatasetInfo(name, len(class_names), class_names=class_names)
+    return lambda dataset_dir, num_classes: info
+
+
+def metadata_info(name, dataset_dir):
+    """The `DatasetInfo` the metadata file in `dataset_dir` describes, or None if there is none."""
+    meta = read_metadata(dataset_dir) if dataset_dir else None
+    return None if meta is None else _info_from_metadata(name, meta, os.path.join(dataset_dir, METADATA_FILE))
+
+
 def dataset_info(name, dataset_dir, num_classes=None):
     """The `DatasetInfo` of dataset `name` stored in `dataset_dir`.
 
     Args:
-        name: one of `DATASET_NAMES`.
-        dataset_dir: where the dataset is (read for `synthetic`, and for
-            `tfrecord` when the converter left its metadata file there).
+        name: a registered format's name (`registry.format_names()`).
+        dataset_dir: where the dataset is (read by the formats whose label
+            space is stored with the data: synthetic, tfrecord, folder).
         num_classes: required for `tfrecord` without a metadata file; for the
             others, when given, it must agree with the dataset.
 
@@ -188,30 +147,7 @@ def dataset_info(name, dataset_dir, num_classes=None):
         DataError: the synthetic dataset's metadata file or a folder
             dataset's `classes.json` is missing or invalid.
     """
-    check_dataset_name(name)
-    if name == "folder":
-        classes = classes_file.read_classes(dataset_dir)
-        info = DatasetInfo(name, len(classes.class_names), class_names=classes.class_names,
-                           zero_is_ignore=classes.zero_is_ignore, palette=classes.class_colors)
-    elif name in _FIXED:
-        info = DatasetInfo(name, len(_FIXED[name]), IGNORE_LABEL, _FIXED[name])
-    else:
-        meta = read_metadata(dataset_dir) if dataset_dir else None
-        if meta is None and name == "synthetic":
-            path = os.path.join(dataset_dir or "", METADATA_FILE)
-            raise DataError(
-                f"{path}: missing; a synthetic dataset is made by "
-                "`python -m tools.make_synthetic_data`"
-            )
-        if meta is None:
-            if num_classes is None:
-                raise ConfigError(
-                    "num_classes",
-                    f"required for dataset {name!r} (no {METADATA_FILE} in {dataset_dir})",
-                )
-            info = DatasetInfo(name, int(num_classes))
-        else:
-            info = _info_from_metadata(name, meta, os.path.join(dataset_dir, METADATA_FILE))
+    info = registry.get_format(name).info(dataset_dir, num_classes)
     if num_classes is not None and int(num_classes) != info.num_classes:
         raise ConfigError(
             "num_classes",

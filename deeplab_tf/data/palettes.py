@@ -1,4 +1,4 @@
-"""Class colours of each dataset: VOC's, Cityscapes' and ADE20K's official palettes, a folder's own.
+"""Class colours: a dataset's own, its format's (Cityscapes', ADE20K's, a folder's), or VOC's palette.
 
 A picture of labels (predictions, overlays, reports, TensorBoard) colours class
 k with `palette_for(info)[k]`; the ignore label (255, or 65535 above 255
@@ -9,37 +9,9 @@ import colorsys
 
 import numpy as np
 
+from deeplab_tf.data import registry
 from deeplab_tf.data.image_io import voc_colormap
-from deeplab_tf.data.label_space import IGNORE_LABEL
-
-# The 19 Cityscapes train ids, in `CITYSCAPES_CLASS_NAMES` order (Cordts et al., CVPR 2016).
-CITYSCAPES_COLORS = (
-    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
-    (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152),
-    (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70),
-    (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
-)
-
-# SceneParse150's colours of classes 1..150 (Zhou et al., CVPR 2017), in
-# `ADE20K_CLASS_NAMES` order, as RRGGBB hex.
-_ADE20K_HEX = (
-    "787878b4787806e6e650323204c8037878508c8c8ccc05ffe6e6e604fa07e005ffebff0796053d78784608ff33ff0652"
-    "8fff8cccff04ff3307cc46030066c83de6faff06330b66ffff0747ff09e00907e6dcdcdcff095c7009ff08ffd607ffe0"
-    "ffb8060aff47ff290a07ffffe0ff086608ffff3d06ffc207ff7a0800ff14ff0829ff05990633ffeb0cffa0961400a3ff"
-    "8c8c8cfa0a0f14ff001fff00ff1f00ffe00099ff000000ffff470000ebff00adff1f00ff0bc8c8ff520000fff5003dff"
-    "00ff7000ff85ff0000ffa300ff6600c2ff00008fff33ff000052ff00ff2900ffad0a00ffadff0000ff99ff5c00ff00ff"
-    "ff00f5ff0066ffad00ff0014ffb8b8001fff00ff3d0047ffff00cc00ffc200ff52000aff0070ff3300ff00c2ff007aff"
-    "00ffa3ff990000ff0aff70008fff005200ffa3ff00ffeb0008b8aa8500ff00ff5cb800ffff001f00b8ff00d6ffff0070"
-    "5cff0000e0ff70e0ff46b8a0a300ff9900ff47ff00ff00a3ffcc00ff008f00ffeb85ff00ff00ebf500ffff007afff500"
-    "0abed4d6ff0000ccff1400ffffff000099ff0029ff00ffcc2900ff29ff00ad00ff00f5ff4700ff7a00ff00ffb8005cff"
-    "b8ff000085ffffd60019c2c266ff005c00ff"
-)
-ADE20K_COLORS = tuple(
-    tuple(int(_hex[i + j:i + j + 2], 16) for j in (0, 2, 4))
-    for _hex in ("".join(_ADE20K_HEX),) for i in range(0, len(_hex), 6)
-)
-
-_BY_NAME = {"cityscapes": CITYSCAPES_COLORS, "ade20k": ADE20K_COLORS}
+from deeplab_tf.label_space import IGNORE_LABEL
 
 
 def distinct_colors(count):
@@ -59,19 +31,24 @@ def distinct_colors(count):
     return tuple(colours[:count])
 
 
-def class_colors(info):
-    """(r, g, b) of each class of a `DatasetInfo`: its own palette, its dataset's, or VOC's.
+def official_colors(colors):
+    """A `DatasetFormat.class_colors`: `colors` for a dataset of that many classes, else VOC's."""
+    return lambda num_classes: colors if num_classes == len(colors) else None
 
-    A folder dataset without "colors" gets `distinct_colors`; VOC, the
-    generated set and TFRecords without a palette get VOC's.
+
+def class_colors(info):
+    """(r, g, b) of each class of a `DatasetInfo`: its own palette, its format's colours, or VOC's.
+
+    The format is `info.name`'s (`DatasetFormat.class_colors`): Cityscapes'
+    and ADE20K's official colours, `distinct_colors` for a folder dataset
+    without "colors"; VOC, the generated set, TFRecords without a palette and
+    names no format has get VOC's.
     """
     if info.palette:
         return tuple(info.palette)
-    if info.name in _BY_NAME and len(_BY_NAME[info.name]) == info.num_classes:
-        return _BY_NAME[info.name]
-    if info.name == "folder":
-        return distinct_colors(info.num_classes)
-    return tuple(tuple(int(c) for c in colour) for colour in voc_colormap()[: info.num_classes])
+    dataset_format = registry.find_format(info.name)
+    colors = dataset_format.class_colors(info.num_classes) if dataset_format else None
+    return colors or tuple(tuple(int(c) for c in colour) for colour in voc_colormap()[: info.num_classes])
 
 
 def palette_array(colors=None, ignore_label=IGNORE_LABEL):

@@ -6,7 +6,8 @@ import tensorflow as tf
 from absl import logging
 
 from deeplab_tf.data import augment
-from deeplab_tf.data.info import IGNORE_LABEL, MEAN_RGB
+from deeplab_tf.data.info import MEAN_RGB
+from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.errors import ConfigError
 
 

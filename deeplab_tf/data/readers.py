@@ -2,10 +2,8 @@
 
 from absl import logging
 
-from deeplab_tf.data import classes_file, folder, info as info_lib, sharding, tfds_sets, tfrecord, validate, voc
+from deeplab_tf.data import info as info_lib, registry, validate
 from deeplab_tf.errors import DataError
-
-_VOC_LAYOUT = ("voc2012", "synthetic")
 
 
 def _log_skipped(name, split, report):
@@ -42,7 +40,7 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
     split is validated first and the bad examples are left out and logged.
 
     Args:
-        name: one of `DATASET_NAMES`.
+        name: a registered format's name (`registry.format_names()`).
         dataset_dir: the dataset's directory.
         split: e.g. `train`, `val`, `train_aug`, `trainval`.
         num_classes: required for `tfrecord` without metadata; else checked.
@@ -73,37 +71,5 @@ def read_split(name, dataset_dir, split, *, num_classes=None, skip_bad_examples=
         if report.num_usable <= 0:
             raise DataError(f"{dataset_dir}: split {split!r} has no usable examples")
 
-    if name in _VOC_LAYOUT:
-        examples = voc.list_examples(dataset_dir, split)
-        split_path = voc.split_file(voc.find_root(dataset_dir), split)
-        if not examples:
-            raise DataError(f"{split_path}: split lists no examples")
-        examples = [e for e in examples if e[0] not in exclude]
-        voc.check_files_exist(examples, split_path)
-        sharding.check_enough(len(examples), input_context, split_path, split)
-        return voc.read_examples(sharding.share(examples, input_context), info,
-                                 shuffle_files=shuffle_files, seed=seed)
-    if name == "folder":
-        return _read_folder(dataset_dir, split, info, exclude, val_fraction, shuffle_files, seed, input_context)
-    if name == "tfrecord":
-        return tfrecord.read_split(dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files,
-                                   seed=seed, input_context=input_context)
-    return tfds_sets.read_split(name, dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files,
-                                seed=seed, input_context=input_context)
-
-
-def _read_folder(dataset_dir, split, info, exclude, val_fraction, shuffle_files, seed, input_context):
-    examples, _ = folder.list_examples(dataset_dir, split, val_fraction)
-    source = folder.split_source(dataset_dir, split)
-    if not examples:
-        raise DataError(f"{source}: split {split!r} has no examples")
-    examples = [e for e in examples if e[0] not in exclude]
-    missing = [f"{path}: {fault}" for e in examples for path, fault in folder.missing_file_problems(dataset_dir, e)]
-    if missing:
-        shown = "; ".join(missing[:10])
-        more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
-        raise DataError(f"split {split!r} of {dataset_dir}: {shown}{more}; fix them or pass --skip_bad_examples")
-    sharding.check_enough(len(examples), input_context, source, split)
-    classes = classes_file.read_classes(dataset_dir)
-    return folder.read_examples(sharding.share(examples, input_context), info, classes,
-                                shuffle_files=shuffle_files, seed=seed)
+    return registry.get_format(name).read(dataset_dir, split, info, exclude=exclude, shuffle_files=shuffle_files,
+                                          seed=seed, input_context=input_context, val_fraction=val_fraction)

@@ -1,4 +1,4 @@
-"""The official DeepLab TFRecord format (also read by TF Model Garden): write and read."""
+"""The official DeepLab TFRecord format (also read by TF Model Garden): write, read and validate shards."""
 
 import glob
 import math
@@ -7,8 +7,8 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from deeplab_tf.data import image_io, sharding
-from deeplab_tf.errors import DataError
+from deeplab_tf.data import image_io, info as info_lib, registry, sharding, validate
+from deeplab_tf.errors import ConfigError, DataError, last_line
 
 # The keys of `research/deeplab/datasets/build_data.py`.
 IMAGE_ENCODED = "image/encoded"
@@ -60,6 +60,13 @@ def make_example(filename, image_bytes, image_format, height, width, label_png_b
             }
         )
     )
+
+
+def file_example(filename, image_bytes, label):
+    """`make_example` of an encoded image, as it is, and its [H, W] class ids, as an index PNG."""
+    height, width = label.shape
+    return make_example(filename, image_bytes, image_io.image_format(image_bytes), height, width,
+                        image_io.encode_index_png(label))
 
 
 def write_split(examples, output_dir, split, num_examples, num_shards, log_every=500):
@@ -199,7 +206,8 @@ def _check_share(files, by_file, where, split, input_context):
                         f"nothing; write the split in at least {count} shards")
 
 
-def read_split(dataset_dir, split, info, *, exclude=(), shuffle_files=False, seed=None, input_context=None):
+def read_split(dataset_dir, split, info, *, exclude=(), shuffle_files=False, seed=None, input_context=None,
+               val_fraction=None):
     """A `tf.data.Dataset` of decoded {"image", "label", "filename"} from the shards of `split`.
 
     Args:
@@ -209,6 +217,7 @@ def read_split(dataset_dir, split, info, *, exclude=(), shuffle_files=False, see
             every pass.
         input_context: a `tf.distribute.InputContext`: read this pipeline's
             share only (`_records_of_share`).
+        val_fraction: unused (the shards are the splits).
 
     Raises:
         DataError: no shards, or a pipeline's share would be empty.
@@ -236,3 +245,74 @@ def read_split(dataset_dir, split, info, *, exclude=(), shuffle_files=False, see
         )
 
     return parsed.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+# === The format ===
+
+
+def _info(dataset_dir, num_classes):
+    """The converter's metadata file, else `num_classes` classes."""
+    info = info_lib.metadata_info("tfrecord", dataset_dir)
+    if info is not None:
+        return info
+    if num_classes is None:
+        raise ConfigError("num_classes",
+                          f"required for dataset 'tfrecord' (no {info_lib.METADATA_FILE} in {dataset_dir})")
+    return info_lib.DatasetInfo("tfrecord", int(num_classes))
+
+
+def _validate(report, dataset_dir, split, val_fraction):
+    del val_fraction  # the shards are the split
+    shards = find_shards(dataset_dir, split)
+    read = [0]
+
+    def check(record):
+        shard, index, serialized = record
+        where = f"{shard}[{index}]"
+        try:
+            fields = parse_example_numpy(serialized)
+        except ValueError as error:
+            return where, [validate.Problem(where, str(error))], [], None
+        name = fields["filename"] or where
+        where = f"{where} {name}"
+        problems, notes, label = validate.check_pair(
+            fields["image"], fields["label"], f"{where} image", f"{where} label", report.info
+        )
+        height, width = fields["height"], fields["width"]
+        if label is not None and height and width and (height, width) != label.shape:
+            problems.append(
+                validate.Problem(f"{where} image",
+                                 f"image/height, image/width say {width}x{height} "
+                                 f"but the image is {label.shape[1]}x{label.shape[0]}")
+            )
+            label = None
+        return name, problems, notes, label
+
+    def all_records():
+        for shard in shards:
+            index = 0
+            try:
+                for serialized in tf.data.TFRecordDataset(shard).as_numpy_iterator():
+                    read[0] += 1
+                    yield shard, index, serialized
+                    index += 1
+            except tf.errors.OpError as error:
+                report.problems.append(
+                    validate.Problem(shard, f"corrupt TFRecord file after record {index} ({last_line(error)})")
+                )
+
+    validate.check_examples(report, all_records(), check)
+    report.num_examples = read[0]
+    if not read[0] and not report.problems:
+        report.problems.append(validate.Problem(shards[0], f"no records in split {split!r}"))
+
+
+FORMAT = registry.DatasetFormat(
+    name="tfrecord",
+    description="official DeepLab shards",
+    info=_info,
+    list_splits=list_splits,
+    read=read_split,
+    validate=_validate,
+    knows_num_classes=False,
+)

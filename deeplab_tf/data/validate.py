@@ -1,4 +1,9 @@
-"""Finding every unusable example of a split before training starts."""
+"""Finding every unusable example of a split before training starts.
+
+`validate_split` runs the format's `validate` (`registry.DatasetFormat`); the
+formats build theirs from `check_pair` (one encoded image and label) and the
+helpers of "Checking a split".
+"""
 
 import collections
 import concurrent.futures
@@ -12,7 +17,8 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from deeplab_tf.data import classes_file, folder, image_io, info as info_lib, tfds_sets, tfrecord, voc
+from deeplab_tf.data import image_io, info as info_lib, registry
+from deeplab_tf.errors import last_line
 
 
 class Problem(collections.namedtuple("Problem", ["filename", "fault"])):
@@ -104,11 +110,6 @@ _GRAYSCALE_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "F")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
-def _first_line(error):
-    text = getattr(error, "message", None) or str(error)
-    return text.strip().splitlines()[-1][:200] if text.strip() else type(error).__name__
-
-
 def _open_fully(data):
     """(PIL image, None) after a full decode, or (None, reason)."""
     try:
@@ -116,7 +117,7 @@ def _open_fully(data):
         image.load()
         return image, None
     except Exception as error:  # noqa: BLE001 - PIL raises many types for bad files
-        return None, _first_line(error)
+        return None, last_line(error)
 
 
 def _decoded_label(label_bytes, label_name, info, problems):
@@ -137,7 +138,7 @@ def _decoded_label(label_bytes, label_name, info, problems):
         label = image_io.decode_label(label_bytes, info.label_dtype).numpy()
     except tf.errors.OpError as error:
         problems.append(
-            Problem(label_name, f"TensorFlow cannot decode this label ({_first_line(error)})")
+            Problem(label_name, f"TensorFlow cannot decode this label ({last_line(error)})")
         )
         return None
     if label_image.mode == "P":
@@ -160,7 +161,7 @@ def check_pair(image_bytes, label_bytes, image_name, label_name, info, decode_ma
     """Checks one example the way the readers will decode it.
 
     Args:
-        decode_mask: label bytes → labels, raising `folder.MaskError`;
+        decode_mask: label bytes → labels, raising `image_io.LabelError`;
             default: the VOC-layout and TFRecord label decoding.
 
     Returns:
@@ -181,7 +182,7 @@ def check_pair(image_bytes, label_bytes, image_name, label_name, info, decode_ma
             image_size = tuple(int(d) for d in decoded.shape[:2])
         except tf.errors.OpError as error:
             problems.append(
-                Problem(image_name, f"TensorFlow cannot decode this image ({_first_line(error)})")
+                Problem(image_name, f"TensorFlow cannot decode this image ({last_line(error)})")
             )
         if image.mode in _GRAYSCALE_MODES:
             notes.append(Problem(image_name, f"grayscale image ({image.mode}), converted to RGB"))
@@ -195,7 +196,7 @@ def check_pair(image_bytes, label_bytes, image_name, label_name, info, decode_ma
     if decode_mask is not None:
         try:
             label = decode_mask(label_bytes)
-        except folder.MaskError as error:
+        except image_io.LabelError as error:
             problems.append(Problem(label_name, str(error)))
             return problems, notes, None
     else:
@@ -225,6 +226,9 @@ def check_pair(image_bytes, label_bytes, image_name, label_name, info, decode_ma
     return problems, notes, (label if not problems else None)
 
 
+# === Checking a split ===
+
+
 def _pool_map(function, items, chunk=64):
     """`map` over a thread pool (PIL and TensorFlow decode without the GIL), in order."""
     workers = max(2, min(8, os.cpu_count() or 2))
@@ -240,7 +244,8 @@ def _pool_map(function, items, chunk=64):
 _LOG_EVERY = 1000
 
 
-def _add(report, example_id, problems, notes, label):
+def add_example(report, example_id, problems, notes, label):
+    """Counts one checked example in `report`: its problems and notes, or its label's pixels."""
     report.checked += 1
     if report.checked % _LOG_EVERY == 0:
         logging.info("validated %d examples of %s split %r", report.checked, report.dataset,
@@ -262,98 +267,43 @@ def _add(report, example_id, problems, notes, label):
         report.max_size = size if report.max_size is None else tuple(np.maximum(report.max_size, size).tolist())
 
 
-# === Per format ===
-
-
-def _read_bytes(path):
+def read_bytes(path):
     with open(path, "rb") as f:
         return f.read()
 
 
-def _check_listing(report, examples, source, empty_fault):
-    """Counts a split's examples and notes names listed twice; False if it lists none."""
+def check_examples(report, examples, check):
+    """Runs `check` on each item of `examples` in parallel and adds its result to `report`.
+
+    Args:
+        check: an item → (example id, problems, notes, label or None).
+    """
+    for example_id, problems, notes, label in _pool_map(check, examples):
+        add_example(report, example_id, problems, notes, label)
+
+
+def check_listed_examples(report, examples, source, empty_fault, check):
+    """`check_examples` over a split's list of (id, ...) tuples, after counting it.
+
+    Notes ids listed twice (naming `source`, the list's file); an empty list
+    is a problem, `empty_fault`.
+    """
     report.num_examples = len(examples)
     if not examples:
         report.problems.append(Problem(source, empty_fault))
-        return False
-    for name, count in collections.Counter(n for n, _, _ in examples).items():
+        return
+    for name, count in collections.Counter(example[0] for example in examples).items():
         if count > 1:
             report.notes.append(Problem(source, f"{name} listed {count} times"))
-    return True
+    check_examples(report, examples, check)
 
 
-def _validate_voc(report, dataset_dir, split):
-    examples = voc.list_examples(dataset_dir, split)
-    split_path = voc.split_file(voc.find_root(dataset_dir), split)
-    if not _check_listing(report, examples, split_path, "split lists no examples"):
-        return
+def validate_decoded(report, dataset, where):
+    """Checks the decoded examples of a `tf.data.Dataset` (a format without a `validate` of its own).
 
-    def check(example):
-        name, image_path, label_path = example
-        missing = [
-            Problem(path, f"listed in {split}.txt but missing")
-            for path in (image_path, label_path) if not os.path.isfile(path)
-        ]
-        if missing:
-            return name, missing, [], None
-        problems, notes, label = check_pair(
-            _read_bytes(image_path), _read_bytes(label_path), image_path, label_path, report.info
-        )
-        return name, problems, notes, label
-
-    for name, problems, notes, label in _pool_map(check, examples):
-        _add(report, name, problems, notes, label)
-
-
-def _validate_tfrecord(report, dataset_dir, split):
-    shards = tfrecord.find_shards(dataset_dir, split)
-    read = [0]
-
-    def check(record):
-        shard, index, serialized = record
-        where = f"{shard}[{index}]"
-        try:
-            fields = tfrecord.parse_example_numpy(serialized)
-        except ValueError as error:
-            return where, [Problem(where, str(error))], [], None
-        name = fields["filename"] or where
-        where = f"{where} {name}"
-        problems, notes, label = check_pair(
-            fields["image"], fields["label"], f"{where} image", f"{where} label", report.info
-        )
-        height, width = fields["height"], fields["width"]
-        if label is not None and height and width and (height, width) != label.shape:
-            problems.append(
-                Problem(f"{where} image",
-                        f"image/height, image/width say {width}x{height} "
-                        f"but the image is {label.shape[1]}x{label.shape[0]}")
-            )
-            label = None
-        return name, problems, notes, label
-
-    def all_records():
-        for shard in shards:
-            index = 0
-            try:
-                for serialized in tf.data.TFRecordDataset(shard).as_numpy_iterator():
-                    read[0] += 1
-                    yield shard, index, serialized
-                    index += 1
-            except tf.errors.OpError as error:
-                report.problems.append(
-                    Problem(shard, f"corrupt TFRecord file after record {index} "
-                                   f"({_first_line(error)})")
-                )
-
-    for name, problems, notes, label in _pool_map(check, all_records()):
-        _add(report, name, problems, notes, label)
-    report.num_examples = read[0]
-    if not read[0] and not report.problems:
-        report.problems.append(Problem(shards[0], f"no records in split {split!r}"))
-
-
-def _validate_tfds(report, dataset_dir, split):
-    dataset = tfds_sets.read_split(report.dataset, dataset_dir, split, report.info)
+    `where` names the split in problems: the read stopping part way, an image
+    and label of different sizes, no examples at all.
+    """
     count = 0
     try:
         for example in dataset.as_numpy_iterator():
@@ -364,42 +314,12 @@ def _validate_tfds(report, dataset_dir, split):
                 report.problems.append(Problem(name, "image and label sizes differ"))
                 report.bad_examples.append(name)
                 continue
-            _add(report, name, [], [], label)
+            add_example(report, name, [], [], label)
     except tf.errors.OpError as error:
-        report.problems.append(
-            Problem(f"{dataset_dir} ({split})",
-                    f"unreadable after {count} examples ({_first_line(error)})")
-        )
+        report.problems.append(Problem(where, f"unreadable after {count} examples ({last_line(error)})"))
     report.num_examples = count
     if not count and not report.problems:
-        report.problems.append(Problem(f"{dataset_dir} ({split})", "split has no examples"))
-
-
-def _validate_folder(report, dataset_dir, split, val_fraction):
-    examples, layout_problems = folder.list_examples(dataset_dir, split, val_fraction)
-    classes = classes_file.read_classes(dataset_dir)
-    lookup = folder.value_lookup(classes)
-    report.notes.extend(Problem(path, fault) for path, fault in layout_problems)
-    source = folder.split_source(dataset_dir, split)
-    if not _check_listing(report, examples, source, f"split {split!r} has no examples"):
-        return
-
-    def check(example):
-        name, image_path, mask_path = example
-        missing = folder.missing_file_problems(dataset_dir, example)
-        if missing:
-            return name, [Problem(path, fault) for path, fault in missing], [], None
-        mask_bytes = _read_bytes(mask_path)
-        problems, notes, label = check_pair(
-            _read_bytes(image_path), mask_bytes, image_path, mask_path, report.info,
-            decode_mask=lambda data: folder.mask_labels(data, classes, lookup),
-        )
-        if not problems:
-            notes += [Problem(mask_path, note) for note in folder.palette_notes(mask_bytes, classes)]
-        return name, problems, notes, label
-
-    for name, problems, notes, label in _pool_map(check, examples):
-        _add(report, name, problems, notes, label)
+        report.problems.append(Problem(where, "split has no examples"))
 
 
 def validate_split(name, dataset_dir, split, *, num_classes=None, val_fraction=None):
@@ -422,12 +342,10 @@ def validate_split(name, dataset_dir, split, *, num_classes=None, val_fraction=N
     """
     info = info_lib.dataset_info(name, dataset_dir, num_classes)
     report = ValidationReport(dataset=name, split=split, info=info)
-    if name == "folder":
-        _validate_folder(report, dataset_dir, split, val_fraction)
-    elif name in ("voc2012", "synthetic"):
-        _validate_voc(report, dataset_dir, split)
-    elif name == "tfrecord":
-        _validate_tfrecord(report, dataset_dir, split)
+    dataset_format = registry.get_format(name)
+    if dataset_format.validate is not None:
+        dataset_format.validate(report, dataset_dir, split, val_fraction)
     else:
-        _validate_tfds(report, dataset_dir, split)
+        examples = dataset_format.read(dataset_dir, split, info, val_fraction=val_fraction)
+        validate_decoded(report, examples, f"{dataset_dir} ({split})")
     return report

@@ -1,11 +1,20 @@
-"""The PASCAL VOC 2012 directory layout: finding it, its splits, and reading a split."""
+"""The PASCAL VOC 2012 format: its layout and classes; listing, reading, validating and converting a split.
+
+The generated dataset (`synthetic`) has the same layout and reads the same way.
+"""
 
 import os
 
 import tensorflow as tf
 
-from deeplab_tf.data import image_io
+from deeplab_tf.data import image_io, info as info_lib, registry, sharding, tfrecord, validate
 from deeplab_tf.errors import DataError
+
+CLASS_NAMES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
+    "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
+    "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
 
 IMAGE_DIR = "JPEGImages"
 LABEL_DIR = "SegmentationClass"
@@ -42,7 +51,7 @@ def split_file(root, split):
 
 
 def list_splits(root):
-    """Names of the splits listed in `ImageSets/Segmentation/`, sorted."""
+    """Names of the splits listed in `ImageSets/Segmentation/` of the VOC2012 folder `root`, sorted."""
     directory = os.path.join(root, SPLIT_DIR)
     if not os.path.isdir(directory):
         return []
@@ -127,3 +136,66 @@ def read_examples(examples, info, *, shuffle_files=False, seed=None):
         )
 
     return files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+# === The format (shared by the generated dataset) ===
+
+
+def read_layout(dataset_dir, split, info, *, exclude=(), shuffle_files=False, seed=None, input_context=None,
+                val_fraction=None):
+    """`DatasetFormat.read` of the VOC layout (`val_fraction` unused: the split files list the examples)."""
+    examples = list_examples(dataset_dir, split)
+    split_path = split_file(find_root(dataset_dir), split)
+    if not examples:
+        raise DataError(f"{split_path}: split lists no examples")
+    examples = [e for e in examples if e[0] not in exclude]
+    check_files_exist(examples, split_path)
+    sharding.check_enough(len(examples), input_context, split_path, split)
+    return read_examples(sharding.share(examples, input_context), info, shuffle_files=shuffle_files, seed=seed)
+
+
+def validate_layout(report, dataset_dir, split, val_fraction):
+    """`DatasetFormat.validate` of the VOC layout."""
+    del val_fraction  # the split files list the examples
+    examples = list_examples(dataset_dir, split)
+
+    def check(example):
+        name, image_path, label_path = example
+        missing = [
+            validate.Problem(path, f"listed in {split}.txt but missing")
+            for path in (image_path, label_path) if not os.path.isfile(path)
+        ]
+        if missing:
+            return name, missing, [], None
+        problems, notes, label = validate.check_pair(
+            validate.read_bytes(image_path), validate.read_bytes(label_path), image_path, label_path, report.info
+        )
+        return name, problems, notes, label
+
+    validate.check_listed_examples(report, examples, split_file(find_root(dataset_dir), split),
+                                   "split lists no examples", check)
+
+
+def layout_records(dataset_dir, split, info, exclude, val_fraction):
+    """`DatasetFormat.records` of the VOC layout: the images' own bytes, labels as class-id PNGs."""
+    del info, val_fraction
+    for example_id, image_path, label_path in list_examples(dataset_dir, split):
+        if example_id not in exclude:
+            label = image_io.decode_label(validate.read_bytes(label_path)).numpy()
+            yield tfrecord.file_example(example_id, validate.read_bytes(image_path), label)
+
+
+def list_layout_splits(dataset_dir):
+    """The split files of the VOC2012 folder in or at `dataset_dir`."""
+    return list_splits(find_root(dataset_dir))
+
+
+FORMAT = registry.DatasetFormat(
+    name="voc2012",
+    description="PASCAL VOC 2012: JPEGImages/, SegmentationClass/, ImageSets/Segmentation/",
+    info=info_lib.fixed_info("voc2012", CLASS_NAMES),
+    list_splits=list_layout_splits,
+    read=read_layout,
+    validate=validate_layout,
+    records=layout_records,
+)

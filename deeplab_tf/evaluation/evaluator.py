@@ -6,7 +6,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.errors import DataError
 from deeplab_tf.metrics import ConfusionMatrix, compute_metrics
 from deeplab_tf.postprocess import dense_crf, same_size_runs

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from deeplab_tf.data import dataset_info, read_split
-from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.errors import InputError
 from deeplab_tf.export.fixed_size import check_input_size
 from deeplab_tf.layers.image_ops import IMAGENET_MEAN_RGB

@@ -21,8 +21,9 @@ class TrainConfig(DictConfig):
     by 0.25, flips, logits upsampled to the label size for the loss.
 
     Args:
-        dataset, dataset_dir, train_split: what to train on (`deeplab_tf.data`
-            names: `voc2012`, `synthetic`, `tfrecord`, `cityscapes`, `ade20k`, `folder`).
+        dataset, dataset_dir, train_split: what to train on (a registered format:
+            `voc2012`, `synthetic`, `tfrecord`, `cityscapes`, `ade20k`, `folder`, or one
+            added with `deeplab_tf.data.register_format`).
         val_fraction: a folder dataset without split files: the share of its
             names in `val` (None: 0.1).
         skip_bad_examples: validate the split first and leave unusable examples

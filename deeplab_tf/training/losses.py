@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.label_space import IGNORE_LABEL
 
 
 def valid_pixel_count(labels, ignore_label=IGNORE_LABEL):

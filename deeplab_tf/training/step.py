@@ -9,7 +9,7 @@ import math
 import keras
 import tensorflow as tf
 
-from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.errors import ConfigError
 from deeplab_tf.models import MultiScaleDeepLab, multi_scale_outputs
 from deeplab_tf.training import losses

@@ -11,7 +11,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from deeplab_tf.data.info import IGNORE_LABEL
+from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.models import build_model
 from deeplab_tf.training.schedules import PolyLearningRate
 from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer, unique_layers

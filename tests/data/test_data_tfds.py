@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from deeplab_tf.data import read_split
-from deeplab_tf.data.tfds_sets import ade20k_to_train_ids, cityscapes_to_train_ids
+from deeplab_tf.data.ade20k import to_train_ids as ade20k_to_train_ids
+from deeplab_tf.data.cityscapes import to_train_ids as cityscapes_to_train_ids
 from deeplab_tf.errors import DataError
 
 # cityscapesScripts labels.py: (label id, train id) of the 19 evaluated classes.

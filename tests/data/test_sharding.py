@@ -147,10 +147,10 @@ def ade20k_val(data_helpers, root, num):
 def test_tfds_sets_are_shared_by_file_or_by_even_split(tmp_path, data_helpers, num_shards):
     import tensorflow_datasets as tfds
 
-    from deeplab_tf.data import tfds_sets
+    from deeplab_tf.data import ade20k
 
     names = ade20k_val(data_helpers, tmp_path, 5)
-    builder = tfds_sets._ade20k_builder_class()(data_dir=str(tmp_path))
+    builder = ade20k.builder_class()(data_dir=str(tmp_path))
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=str(tmp_path / "downloads" / "manual"), num_shards=num_shards))
     assert builder.info.splits["validation"].num_shards == (num_shards or 1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deeplab_tf.data import DatasetInfo, Problem, ValidationReport
-from deeplab_tf.data import palettes, statistics
+from deeplab_tf.data import ade20k, cityscapes, palettes, statistics
 
 
 def _report(pixels, ignored, images=(1, 1, 1)):
@@ -47,7 +47,7 @@ def test_a_palette_note_becomes_a_warning():
 
 
 def test_each_dataset_gets_its_own_palette():
-    assert len(palettes.CITYSCAPES_COLORS) == 19 and len(palettes.ADE20K_COLORS) == 150
+    assert len(cityscapes.COLORS) == 19 and len(ade20k.COLORS) == 150
     city = palettes.palette_for(DatasetInfo("cityscapes", 19))
     assert tuple(city[0]) == (128, 64, 128) and tuple(city[255]) == (224, 224, 192)  # road; ignore in VOC's cream
     assert tuple(palettes.palette_for(DatasetInfo("ade20k", 150))[0]) == (120, 120, 120)  # wall

@@ -86,7 +86,8 @@ def test_validate_train_evaluate_predict(my_data, tmp_path):
 def test_a_300_class_set_trains_a_step_evaluates_and_predicts(tmp_path):
     """16-bit gray masks, 5 of 300 classes present, ignore 65535: in process (the tools' steps, without 3 starts)."""
     from deeplab_tf import ModelConfig, model_dir as model_dir_lib, visualize
-    from deeplab_tf.data import dataset_info, eval_pipeline, label_space, palettes, read_split
+    from deeplab_tf import label_space
+    from deeplab_tf.data import dataset_info, eval_pipeline, palettes, read_split
     from deeplab_tf.evaluation import evaluate, metrics_document
     from deeplab_tf.evaluation.report import write_report
     from deeplab_tf.inference import Predictor
