@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from deeplab_tf import ModelConfig, build_model
+from deeplab_tf.backbones import AtrousMobileNetV2
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "models")
 SAVED = ("v3", "v3plus", "v2_msc")
@@ -49,3 +50,14 @@ def test_weights_keep_their_paths_shapes_and_order():
     for name, saved in structures.items():
         model = build_model(ModelConfig.from_dict(saved["config"]), fold_batch_norm=saved["fold_batch_norm"])
         assert [[w.path, list(w.shape)] for w in model.weights] == saved["weights"], name
+
+
+def test_backbone_config_of_a_model_config_dict_still_deserialises():
+    # What a backbone's get_config returned before backbones took explicit arguments.
+    old = {"config": _config("v3plus").to_dict(), "fold_batch_norm": False, "low_level_output": True,
+           "name": "backbone", "trainable": True}
+    backbone = AtrousMobileNetV2.from_config(old)
+    assert backbone.get_config() == {"alpha": 0.35, "output_stride": 8, "batch_norm_decay": 0.9997,
+                                     "fold_batch_norm": False, "low_level_output": True,
+                                     "name": "backbone", "trainable": True}
+    assert [w.path for w in backbone.weights] == [w.path for w in build_model(_config("v3plus")).backbone.weights]

@@ -7,8 +7,8 @@ Segmentation", https://arxiv.org/abs/1802.02611, §3.1 and Fig. 2.
 import keras
 import tensorflow as tf
 
-from deeplab_tf.heads.aspp import head_batch_norm
-from deeplab_tf.layers import conv2d, depthwise_conv2d
+from deeplab_tf.heads.aspp import HEAD_BN_EPSILON
+from deeplab_tf.layers import BatchNormAfterConv, conv2d, depthwise_conv2d
 
 LOW_LEVEL_FILTERS = 48  # the paper's Table 1: 48 channels for the 1×1 projection
 
@@ -45,10 +45,9 @@ class Decoder(keras.layers.Layer):
         self.fold_batch_norm = fold_batch_norm
 
         # === Layers ===
-        def batch_norm(name):
-            return head_batch_norm(name, batch_norm_decay, fold_batch_norm, self.dtype_policy)
-
-        options = dict(use_bias=fold_batch_norm, dtype=self.dtype_policy)
+        norm = BatchNormAfterConv(batch_norm_decay, HEAD_BN_EPSILON, fold_batch_norm, self.dtype_policy)
+        batch_norm = norm.layer
+        options = dict(use_bias=norm.conv_bias(), dtype=self.dtype_policy)
         # Each convolution is followed by the BN named after it with "_bn" (see fold_batch_norms).
         self.projection = conv2d(LOW_LEVEL_FILTERS, 1, name="decoder_low_level_projection", **options)
         self.projection_bn = batch_norm("decoder_low_level_projection_bn")
