@@ -45,16 +45,16 @@ class DeepLab(keras.Model):
         with_decoder = config.variant == "v3plus"
         backbone = build_backbone(config, fold_batch_norm=fold_batch_norm, low_level_output=with_decoder,
                                   name="backbone", dtype=dtype)
-        # The heads' settings from the config; each layer gets the model's policy.
-        norm = dict(batch_norm_decay=config.batch_norm_decay, fold_batch_norm=fold_batch_norm, dtype=dtype)
+        # What the ASPP and the decoder share; every layer gets the model's policy.
+        head_options = dict(batch_norm_decay=config.batch_norm_decay, fold_batch_norm=fold_batch_norm, dtype=dtype)
         if config.variant == "v2":
             head = ASPPL(config.num_classes, config.atrous_rates, name="aspp_l", dtype=dtype)
         else:
             aspp = ASPP(config.aspp_filters, config.atrous_rates, config.image_pooling,
-                        dropout_rate=config.dropout_rate, name="aspp", **norm)
+                        dropout_rate=config.dropout_rate, name="aspp", **head_options)
             classifier = keras.layers.Conv2D(config.num_classes, 1, name="classifier", dtype=dtype)
         if with_decoder:
-            decoder = Decoder(config.aspp_filters, config.decoder_use_separable_conv, name="decoder", **norm)
+            decoder = Decoder(config.aspp_filters, config.decoder_use_separable_conv, name="decoder", **head_options)
         upsample = ResizeToMatch(name="upsample_logits", dtype="float32")
 
         # === Functional Model ===
