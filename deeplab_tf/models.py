@@ -25,6 +25,8 @@ class DeepLab(keras.Model):
         config: a `deeplab_tf.ModelConfig` or its dict.
         fold_batch_norm: the inference form, BatchNormalization folded into the
             convolutions; make it with `deeplab_tf.fold_batch_norms(model)`.
+        dtype: the dtype policy of every layer (e.g. "mixed_bfloat16"), given
+            to each as keras-hub does; None takes the global one.
 
     Example:
     ```python
@@ -37,32 +39,22 @@ class DeepLab(keras.Model):
         if isinstance(config, dict):
             config = ModelConfig.from_dict(config)
         kwargs.setdefault("name", f"deeplab_{config.variant}_{config.backbone}")
+        dtype = kwargs.get("dtype")
 
         # === Layers ===
         with_decoder = config.variant == "v3plus"
         backbone = build_backbone(config, fold_batch_norm=fold_batch_norm, low_level_output=with_decoder,
-                                  name="backbone")
+                                  name="backbone", dtype=dtype)
+        # What the ASPP and the decoder share; every layer gets the model's policy.
+        head_options = dict(batch_norm_decay=config.batch_norm_decay, fold_batch_norm=fold_batch_norm, dtype=dtype)
         if config.variant == "v2":
-            head = ASPPL(config.num_classes, config.atrous_rates, name="aspp_l")
+            head = ASPPL(config.num_classes, config.atrous_rates, name="aspp_l", dtype=dtype)
         else:
-            aspp = ASPP(
-                filters=config.aspp_filters,
-                atrous_rates=config.atrous_rates,
-                image_pooling=config.image_pooling,
-                batch_norm_decay=config.batch_norm_decay,
-                dropout_rate=config.dropout_rate,
-                fold_batch_norm=fold_batch_norm,
-                name="aspp",
-            )
-            classifier = keras.layers.Conv2D(config.num_classes, 1, name="classifier")
+            aspp = ASPP(config.aspp_filters, config.atrous_rates, config.image_pooling,
+                        dropout_rate=config.dropout_rate, name="aspp", **head_options)
+            classifier = keras.layers.Conv2D(config.num_classes, 1, name="classifier", dtype=dtype)
         if with_decoder:
-            decoder = Decoder(
-                filters=config.aspp_filters,
-                separable=config.decoder_use_separable_conv,
-                batch_norm_decay=config.batch_norm_decay,
-                fold_batch_norm=fold_batch_norm,
-                name="decoder",
-            )
+            decoder = Decoder(config.aspp_filters, config.decoder_use_separable_conv, name="decoder", **head_options)
         upsample = ResizeToMatch(name="upsample_logits", dtype="float32")
 
         # === Functional Model ===
@@ -76,6 +68,7 @@ class DeepLab(keras.Model):
             x = classifier(aspp(backbone(images)))
         logits = upsample([x, images])
         super().__init__(inputs=images, outputs=logits, **kwargs)
+        self.dtype_policy = dtype  # a functional model's own policy: Keras ignores `dtype` here
 
         # === Config ===
         self.model_config = config
@@ -101,26 +94,29 @@ class MultiScaleDeepLab(keras.Model):
     Args:
         config: a `ModelConfig` whose `msc_scales` is non-empty, e.g. (1, 0.75, 0.5).
         fold_batch_norm: the inference form (see `DeepLab`).
+        dtype: the dtype policy of every layer (see `DeepLab`).
     """
 
     def __init__(self, config, fold_batch_norm=False, **kwargs):
         if isinstance(config, dict):
             config = ModelConfig.from_dict(config)
         kwargs.setdefault("name", f"deeplab_{config.variant}_{config.backbone}_msc")
+        dtype = kwargs.get("dtype")
 
         # === Layers ===
-        network = DeepLab(config, fold_batch_norm=fold_batch_norm, name="network")
+        network = DeepLab(config, fold_batch_norm=fold_batch_norm, name="network", dtype=dtype)
 
         # === Functional Model ===
         images = keras.Input(shape=(None, None, 3), name="image")
         scale_logits = []
         for scale in config.msc_scales:
-            scaled = images if scale == 1.0 else ScaleImage(scale, name=f"scale_{_tag(scale)}")(images)
+            scaled = images if scale == 1.0 else ScaleImage(scale, name=f"scale_{_tag(scale)}", dtype=dtype)(images)
             logits = network(scaled)
             resize = ResizeToMatch(name=f"logits_scale_{_tag(scale)}", dtype="float32")
             scale_logits.append(resize([logits, images]))
         fused = keras.layers.Maximum(name="msc_max_fusion", dtype="float32")(scale_logits)
         super().__init__(inputs=images, outputs=fused, **kwargs)
+        self.dtype_policy = dtype  # a functional model's own policy: Keras ignores `dtype` here
 
         # === Config ===
         self.model_config = config
@@ -141,19 +137,11 @@ def build_model(config, fold_batch_norm=False, dtype_policy=None):
 
     `fold_batch_norm=True` builds the inference form that
     `deeplab_tf.fold_batch_norms` fills with weights. `dtype_policy` (e.g.
-    "mixed_bfloat16") is the Keras policy its layers are made under; None
-    takes the global one.
+    "mixed_bfloat16") is given to every layer; None takes the global one.
+    The global policy is left as it is.
     """
     model_class = MultiScaleDeepLab if config.msc_scales else DeepLab
-    if dtype_policy is None:
-        return model_class(config, fold_batch_norm=fold_batch_norm)
-    # Layers take the global policy when they are made.
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype_policy)
-    try:
-        return model_class(config, fold_batch_norm=fold_batch_norm)
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return model_class(config, fold_batch_norm=fold_batch_norm, dtype=dtype_policy)
 
 
 def multi_scale_outputs(model):
@@ -175,8 +163,8 @@ def rebuild(model, dtype_policy=None, **changes):
     A change of output stride rescales the ASPP rates with it (v3's test-time
     OS16 → OS8 switch); other `ModelConfig` fields are replaced as given.
     Weight shapes do not depend on stride or rates, so every weight carries over.
-    `dtype_policy` makes the new layers under that Keras policy (e.g. to run
-    float32-trained weights in mixed_bfloat16); None takes the global one.
+    `dtype_policy` is the new layers' Keras policy (e.g. to run float32-trained
+    weights in mixed_bfloat16); None takes the global one.
     """
     config = model.model_config
     if "output_stride" in changes:

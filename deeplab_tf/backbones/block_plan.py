@@ -1,4 +1,4 @@
-"""Where an atrous ResNet strides and where it dilates, from the config alone."""
+"""Where an atrous ResNet strides and where it dilates."""
 
 import dataclasses
 
@@ -41,7 +41,12 @@ class BlockSpec:
 
 
 def block_plan(config):
-    """The blocks of the backbone `config` describes (Chen et al. 2017, §3.2 and §3.3).
+    """The blocks of the ResNet a `ModelConfig` describes (see `resnet_blocks`)."""
+    return resnet_blocks(config.units_per_block, config.output_stride, config.multi_grid, config.num_cascaded_blocks)
+
+
+def resnet_blocks(units_per_block, output_stride, multi_grid, num_cascaded_blocks=0):
+    """The blocks of an atrous ResNet (Chen et al. 2017, §3.2 and §3.3).
 
     Until the running stride reaches `output_stride` each block after block1
     strides by 2; after that it keeps stride 1 and its atrous rate doubles
@@ -53,19 +58,25 @@ def block_plan(config):
     convolution keeps the rate of the grid it reads (`BlockSpec.entry_rate`).
     That is what makes the à trous identity hold: the network at output stride
     S/2, sampled at every second pixel, computes the network at S.
+
+    Args:
+        units_per_block: residual units of block1 … block4.
+        output_stride: 8, 16 or 32.
+        multi_grid: rate multipliers of block4's units (one per unit).
+        num_cascaded_blocks: copies of block4 after it.
     """
-    units = list(config.units_per_block) + [config.units_per_block[-1]] * config.num_cascaded_blocks
-    filters = list(BLOCK_FILTERS) + [BLOCK_FILTERS[-1]] * config.num_cascaded_blocks
+    units = list(units_per_block) + [units_per_block[-1]] * num_cascaded_blocks
+    filters = list(BLOCK_FILTERS) + [BLOCK_FILTERS[-1]] * num_cascaded_blocks
     running_stride, rate = STEM_STRIDE, 1
     blocks = []
     for index, (num_units, width) in enumerate(zip(units, filters)):
         stride, entry_rate = 1, rate
         if index > 0:
-            if running_stride < config.output_stride:
+            if running_stride < output_stride:
                 stride, running_stride = 2, running_stride * 2
             else:
                 rate *= 2
-        grid = config.multi_grid if index >= 3 else (1,) * num_units
+        grid = multi_grid if index >= 3 else (1,) * num_units
         rates = tuple(rate * m for m in grid)
         blocks.append(
             BlockSpec(

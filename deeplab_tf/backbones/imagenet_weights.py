@@ -4,7 +4,7 @@ import os
 
 import keras
 
-from deeplab_tf.backbones.mobilenet_v2 import IMAGENET_LAYERS_LEFT_OUT
+from deeplab_tf.backbones.mobilenet_v2 import IMAGENET_LAYERS_LEFT_OUT, AtrousMobileNetV2
 from deeplab_tf.errors import ConfigError
 
 _APPLICATIONS = {
@@ -31,15 +31,17 @@ def load_imagenet_weights(model_or_backbone, source):
         The names of the layers whose weights were copied.
 
     Raises:
-        InputError: the backbone has no `keras.applications` counterpart, the
+        ConfigError (field `backbone_weights`): the backbone has no `keras.applications` counterpart, the
             file is missing or unreadable, or a layer's shapes disagree.
     """
     backbone = getattr(model_or_backbone, "backbone", model_or_backbone)
-    config = backbone.model_config
+    mobilenet = isinstance(backbone, AtrousMobileNetV2)
+    architecture = "mobilenetv2" if mobilenet else f"resnet{backbone.depth}"
     if isinstance(source, (str, os.PathLike)):
-        source = _read_weights_file(config, os.fspath(source))
+        width = {"alpha": backbone.alpha} if mobilenet else {}
+        source = _read_weights_file(architecture, width, os.fspath(source))
 
-    left_out = IMAGENET_LAYERS_LEFT_OUT if config.is_mobilenet else ()
+    left_out = IMAGENET_LAYERS_LEFT_OUT if mobilenet else ()
     copied = []
     for layer in source.layers:
         weights = layer.get_weights()
@@ -49,7 +51,7 @@ def load_imagenet_weights(model_or_backbone, source):
             target = backbone.get_layer(layer.name)
         except ValueError:
             raise ConfigError("backbone_weights", f"layer {layer.name!r} of {source.name} has no counterpart "
-                              f"in {config.backbone}; is the source the right depth?") from None
+                              f"in {architecture}; is the source the right depth?") from None
         ours = [w.shape for w in target.get_weights()]
         theirs = [w.shape for w in weights]
         if ours != theirs:
@@ -62,14 +64,13 @@ def load_imagenet_weights(model_or_backbone, source):
     return copied
 
 
-def _read_weights_file(config, path):
-    if config.backbone not in _APPLICATIONS:
+def _read_weights_file(architecture, width, path):
+    if architecture not in _APPLICATIONS:
         raise ConfigError("backbone_weights", "ImageNet weights exist for resnet50, resnet101 and mobilenetv2, "
-                          f"not {config.backbone}")
+                          f"not {architecture}")
     if not os.path.isfile(path):
         raise ConfigError("backbone_weights", f"no such file: {path}")
-    width = {"alpha": config.width_multiplier} if config.is_mobilenet else {}
-    reference = _APPLICATIONS[config.backbone](weights=None, include_top=False, **width)
+    reference = _APPLICATIONS[architecture](weights=None, include_top=False, **width)
     try:
         reference.load_weights(path, skip_mismatch=False)
     except Exception as error:  # h5py and Keras raise many types for a bad file.

@@ -10,8 +10,7 @@ import dataclasses
 import keras
 
 from deeplab_tf.backbones.base import AtrousBackbone
-from deeplab_tf.backbones.batch_norm import BatchNormAfterConv
-from deeplab_tf.layers import MobileNetNormalization, depthwise_conv2d
+from deeplab_tf.layers import BatchNormAfterConv, MobileNetNormalization, depthwise_conv2d
 
 # keras.applications.MobileNetV2's BatchNormalization epsilon, kept so its weights reproduce.
 MOBILENET_BN_EPSILON = 1e-3
@@ -61,12 +60,17 @@ def make_divisible(channels, divisor=8):
     return rounded + divisor if rounded < 0.9 * channels else rounded
 
 
-def stem_filters(config):
-    return make_divisible(STEM_FILTERS * config.width_multiplier)
+def stem_filters(alpha):
+    return make_divisible(STEM_FILTERS * alpha)
 
 
 def inverted_residual_plan(config):
-    """The blocks of the MobileNetV2 `config` describes, with their strides and rates.
+    """The blocks of the MobileNetV2 a `ModelConfig` describes (see `inverted_residuals`)."""
+    return inverted_residuals(config.width_multiplier, config.output_stride)
+
+
+def inverted_residuals(alpha, output_stride):
+    """The blocks of a MobileNetV2 of width `alpha`, with their strides and rates at `output_stride`.
 
     Until the running stride reaches `output_stride` a block keeps its stride;
     after that it keeps stride 1 and the atrous rate doubles instead. A block
@@ -76,13 +80,13 @@ def inverted_residual_plan(config):
     stride S/2, sampled at every second pixel, is the network at S.
     """
     running_stride, rate = 2, 1  # after Conv1
-    in_channels = stem_filters(config)
+    in_channels = stem_filters(alpha)
     blocks = []
     for index, (expansion, width, original_stride) in enumerate(INVERTED_RESIDUALS):
-        filters = make_divisible(int(width * config.width_multiplier))
+        filters = make_divisible(int(width * alpha))
         stride, block_rate = original_stride, rate
         if stride == 2:
-            if running_stride < config.output_stride:
+            if running_stride < output_stride:
                 running_stride *= 2
             else:
                 stride, rate = 1, rate * 2
@@ -119,56 +123,71 @@ class AtrousMobileNetV2(AtrousBackbone):
     `AtrousDepthwiseConv2D`: one op, no SpaceToBatchND.
 
     Args:
-        config: a `deeplab_tf.ModelConfig` (or its dict) with
-            `backbone="mobilenetv2"`; the backbone reads `output_stride`,
-            `width_multiplier` and `batch_norm_decay`.
+        alpha: the width multiplier (`keras.applications`' `alpha`): 0.35, 0.5,
+            0.75, 1.0, 1.3 or 1.4 have ImageNet weights.
+        output_stride: 8, 16 or 32, the ratio of input to output size; the
+            blocks past it dilate instead of striding (`inverted_residuals`).
+        batch_norm_decay: moving-average decay of every BatchNormalization.
         fold_batch_norm: the inference form: biased convolutions and no
             BatchNormalization (weights from `deeplab_tf.fold_batch_norms`).
         low_level_output: also return the stride-4 feature of the v3+ decoder
             (`LOW_LEVEL_LAYER`): the outputs are then `[low_level, features]`.
+        dtype: the dtype policy of every layer; None takes the global one.
 
     Example:
     ```python
-    config = deeplab_tf.ModelConfig(backbone="mobilenetv2", width_multiplier=0.5)
-    features = deeplab_tf.build_backbone(config)(images)  # [B, ceil(H/16), ceil(W/16), 160]
+    backbone = AtrousMobileNetV2(alpha=0.5, output_stride=16)
+    features = backbone(images)  # [B, ceil(H/16), ceil(W/16), 160]
+    # Or from a ModelConfig: deeplab_tf.build_backbone(config).
     ```
     """
 
-    def __init__(self, config, fold_batch_norm=False, low_level_output=False, **kwargs):
-        config = self._model_config(config)
-        width = int(round(100 * config.width_multiplier))
-        kwargs.setdefault("name", f"{config.backbone}_{width:03d}_os{config.output_stride}")
-        norm = BatchNormAfterConv(config, fold_batch_norm, MOBILENET_BN_EPSILON)
+    ARGUMENTS = ("alpha", "output_stride", "batch_norm_decay", "fold_batch_norm", "low_level_output")
+
+    def __init__(self, alpha=1.0, output_stride=16, batch_norm_decay=0.9997, fold_batch_norm=False,
+                 low_level_output=False, **kwargs):
+        kwargs.setdefault("name", f"mobilenetv2_{int(round(100 * alpha)):03d}_os{output_stride}")
+        dtype = kwargs.get("dtype")
+        norm = BatchNormAfterConv(batch_norm_decay, MOBILENET_BN_EPSILON, fold_batch_norm, dtype)
 
         # === Functional Model ===
         images = keras.Input(shape=(None, None, 3), name="image")
-        x = MobileNetNormalization(name="preprocess")(images)
-        x = keras.layers.Conv2D(stem_filters(config), 3, strides=2, padding="same",
-                                use_bias=norm.conv_bias(False), name="Conv1")(x)
+        x = MobileNetNormalization(name="preprocess", dtype=dtype)(images)
+        x = keras.layers.Conv2D(stem_filters(alpha), 3, strides=2, padding="same",
+                                use_bias=norm.conv_bias(), name="Conv1", dtype=dtype)(x)
         x = norm(x, "bn_Conv1")
-        x = keras.layers.ReLU(6.0, name="Conv1_relu")(x)
+        x = keras.layers.ReLU(6.0, name="Conv1_relu", dtype=dtype)(x)
         low_level = None
-        for block in inverted_residual_plan(config):
+        for block in inverted_residuals(alpha, output_stride):
             x, depthwise = _inverted_residual(x, block, norm)
             if f"{block.prefix}depthwise_relu" == LOW_LEVEL_LAYER:
                 low_level = depthwise
-        self._finish(images, low_level, x, config, fold_batch_norm, low_level_output, **kwargs)
+        arguments = dict(alpha=alpha, output_stride=output_stride, batch_norm_decay=batch_norm_decay,
+                         fold_batch_norm=fold_batch_norm, low_level_output=low_level_output)
+        self._finish(images, low_level, x, arguments, **kwargs)
+
+    @classmethod
+    def config_arguments(cls, config):
+        return dict(alpha=config.width_multiplier, output_stride=config.output_stride,
+                    batch_norm_decay=config.batch_norm_decay)
 
 
 def _inverted_residual(inputs, block, norm):
     """The block's output and its depthwise output (after BN and ReLU6)."""
-    prefix = block.prefix
-    bias = norm.conv_bias(False)
+    prefix, dtype = block.prefix, norm.dtype
+    bias = norm.conv_bias()
     x = inputs
     if block.expansion != 1:
-        x = keras.layers.Conv2D(block.expansion * inputs.shape[-1], 1, use_bias=bias, name=f"{prefix}expand")(x)
+        x = keras.layers.Conv2D(block.expansion * inputs.shape[-1], 1, use_bias=bias, name=f"{prefix}expand",
+                                dtype=dtype)(x)
         x = norm(x, f"{prefix}expand_BN")
-        x = keras.layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)
-    x = depthwise_conv2d(3, strides=block.stride, rate=block.rate, use_bias=bias, name=f"{prefix}depthwise")(x)
+        x = keras.layers.ReLU(6.0, name=f"{prefix}expand_relu", dtype=dtype)(x)
+    x = depthwise_conv2d(3, strides=block.stride, rate=block.rate, use_bias=bias, name=f"{prefix}depthwise",
+                         dtype=dtype)(x)
     x = norm(x, f"{prefix}depthwise_BN")
-    depthwise = x = keras.layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
-    x = keras.layers.Conv2D(block.filters, 1, use_bias=bias, name=f"{prefix}project")(x)
+    depthwise = x = keras.layers.ReLU(6.0, name=f"{prefix}depthwise_relu", dtype=dtype)(x)
+    x = keras.layers.Conv2D(block.filters, 1, use_bias=bias, name=f"{prefix}project", dtype=dtype)(x)
     x = norm(x, f"{prefix}project_BN")
     if block.residual:
-        x = keras.layers.Add(name=f"{prefix}add")([inputs, x])
+        x = keras.layers.Add(name=f"{prefix}add", dtype=dtype)([inputs, x])
     return x, depthwise

@@ -8,12 +8,14 @@ Segmentation", https://arxiv.org/abs/1706.05587, §3.2.
 import keras
 
 from deeplab_tf.backbones.base import AtrousBackbone
-from deeplab_tf.backbones.batch_norm import BatchNormAfterConv
-from deeplab_tf.backbones.block_plan import block_plan
-from deeplab_tf.layers import ImageNetNormalization, conv2d
+from deeplab_tf.backbones.block_plan import resnet_blocks
+from deeplab_tf.config import BACKBONE_LAYOUTS
+from deeplab_tf.errors import ConfigError
+from deeplab_tf.layers import BatchNormAfterConv, ImageNetNormalization, conv2d
 
 # keras.applications' BatchNormalization epsilon, kept so its weights reproduce.
 BACKBONE_BN_EPSILON = 1.001e-5
+DEPTHS = {name: int(name[len("resnet"):]) for name in BACKBONE_LAYOUTS}  # "resnet50": 50
 
 
 @keras.saving.register_keras_serializable(package="deeplab_tf")
@@ -40,38 +42,56 @@ class AtrousResNet(AtrousBackbone):
     trained for it keep their meaning.
 
     Args:
-        config: a `deeplab_tf.ModelConfig` (or its dict); the backbone reads
-            `backbone`, `output_stride`, `multi_grid`, `num_cascaded_blocks`,
-            `batch_norm_decay`.
+        depth: 18, 34 (basic units), 50 or 101 (bottleneck units).
+        output_stride: 8, 16 or 32, the ratio of input to output size; the
+            blocks past it dilate instead of striding (`resnet_blocks`).
+        multi_grid: rate multipliers of block4's units (and of the cascaded
+            blocks'); None: all 1.
+        num_cascaded_blocks: copies of block4 after it (blocks 5–7).
+        batch_norm_decay: moving-average decay of every BatchNormalization.
         fold_batch_norm: build the inference form, where every convolution has
             a bias and no BatchNormalization follows it (weights from
             `deeplab_tf.fold_batch_norms`); for inference and export only.
         low_level_output: also return block1's output (stride 4), the feature
             the v3+ decoder refines with: the outputs are then
             `[low_level, features]`.
+        dtype: the dtype policy of every layer; None takes the global one.
 
     Example:
     ```python
-    config = deeplab_tf.ModelConfig(backbone="resnet50", output_stride=16)
-    features = deeplab_tf.build_backbone(config)(images)  # [B, ceil(H/16), ceil(W/16), 2048]
+    backbone = AtrousResNet(depth=50, output_stride=16, multi_grid=(1, 2, 4))
+    features = backbone(images)  # [B, ceil(H/16), ceil(W/16), 2048]
+    # Or from a ModelConfig: deeplab_tf.build_backbone(config).
     ```
     """
 
-    def __init__(self, config, fold_batch_norm=False, low_level_output=False, **kwargs):
-        config = self._model_config(config)
-        kwargs.setdefault("name", f"{config.backbone}_os{config.output_stride}")
-        norm = BatchNormAfterConv(config, fold_batch_norm, BACKBONE_BN_EPSILON)
+    ARGUMENTS = ("depth", "output_stride", "multi_grid", "num_cascaded_blocks", "batch_norm_decay",
+                 "fold_batch_norm", "low_level_output")
+
+    def __init__(self, depth=50, output_stride=16, multi_grid=None, num_cascaded_blocks=0,
+                 batch_norm_decay=0.9997, fold_batch_norm=False, low_level_output=False, **kwargs):
+        if f"resnet{depth}" not in DEPTHS:
+            raise ConfigError("depth", f"got {depth!r}; allowed values: {', '.join(map(str, DEPTHS.values()))}")
+        unit_type, units_per_block = BACKBONE_LAYOUTS[f"resnet{depth}"]
+        multi_grid = tuple(multi_grid or (1,) * units_per_block[-1])
+        if len(multi_grid) != units_per_block[-1]:
+            raise ConfigError("multi_grid", f"resnet{depth} has {units_per_block[-1]} units in its last block, "
+                                            f"so multi_grid needs as many values, got {list(multi_grid)}")
+        kwargs.setdefault("name", f"resnet{depth}_os{output_stride}")
+        dtype = kwargs.get("dtype")
+        norm = BatchNormAfterConv(batch_norm_decay, BACKBONE_BN_EPSILON, fold_batch_norm, dtype)
+        bottleneck = unit_type == "bottleneck"
 
         # === Functional Model ===
         images = keras.Input(shape=(None, None, 3), name="image")
-        x = ImageNetNormalization(name="preprocess")(images)
-        x = _stem(x, config, norm)
+        x = ImageNetNormalization(name="preprocess", dtype=dtype)(images)
+        x = _stem(x, bottleneck, norm)
         low_level = None
-        for block in block_plan(config):
+        for block in resnet_blocks(units_per_block, output_stride, multi_grid, num_cascaded_blocks):
             for unit, rate in enumerate(block.unit_rates):
                 x = _residual_unit(
                     x,
-                    config,
+                    bottleneck,
                     norm,
                     filters=block.filters,
                     stride=block.stride if unit == 0 else 1,
@@ -81,44 +101,55 @@ class AtrousResNet(AtrousBackbone):
                 )
             if low_level is None:
                 low_level = x  # block1's output, at the stem's stride 4
-        self._finish(images, low_level, x, config, fold_batch_norm, low_level_output, **kwargs)
+        arguments = dict(depth=depth, output_stride=output_stride, multi_grid=multi_grid,
+                         num_cascaded_blocks=num_cascaded_blocks, batch_norm_decay=batch_norm_decay,
+                         fold_batch_norm=fold_batch_norm, low_level_output=low_level_output)
+        self._finish(images, low_level, x, arguments, **kwargs)
+
+    @classmethod
+    def config_arguments(cls, config):
+        return dict(depth=DEPTHS[config.backbone], output_stride=config.output_stride,
+                    multi_grid=config.multi_grid, num_cascaded_blocks=config.num_cascaded_blocks,
+                    batch_norm_decay=config.batch_norm_decay)
 
 
-def _stem(x, config, norm):
-    bias = norm.conv_bias(config.unit_type == "bottleneck")
-    x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
-    x = keras.layers.Conv2D(64, 7, strides=2, use_bias=bias, name="conv1_conv")(x)
+def _stem(x, bottleneck, norm):
+    dtype = norm.dtype
+    x = keras.layers.ZeroPadding2D(3, name="conv1_pad", dtype=dtype)(x)
+    x = keras.layers.Conv2D(64, 7, strides=2, use_bias=norm.conv_bias(bottleneck), name="conv1_conv",
+                            dtype=dtype)(x)
     x = norm(x, "conv1_bn")
-    x = keras.layers.Activation("relu", name="conv1_relu")(x)
-    x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = keras.layers.Activation("relu", name="conv1_relu", dtype=dtype)(x)
+    x = keras.layers.ZeroPadding2D(1, name="pool1_pad", dtype=dtype)(x)
+    return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool", dtype=dtype)(x)
 
 
-def _residual_unit(x, config, norm, *, filters, stride, entry_rate, rate, name):
-    bottleneck = config.unit_type == "bottleneck"
+def _residual_unit(x, bottleneck, norm, *, filters, stride, entry_rate, rate, name):
+    dtype = norm.dtype
     bias = norm.conv_bias(bottleneck)
     out_filters = 4 * filters if bottleneck else filters
     shortcut = x
     if stride != 1 or x.shape[-1] != out_filters:
-        shortcut = conv2d(out_filters, 1, strides=stride, use_bias=bias, name=f"{name}_0_conv")(x)
+        shortcut = conv2d(out_filters, 1, strides=stride, use_bias=bias, name=f"{name}_0_conv", dtype=dtype)(x)
         shortcut = norm(shortcut, f"{name}_0_bn")
 
     if bottleneck:
         # keras.applications puts the stride on the first 1×1 convolution.
-        x = conv2d(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
+        x = conv2d(filters, 1, strides=stride, name=f"{name}_1_conv", dtype=dtype)(x)
         x = norm(x, f"{name}_1_bn")
-        x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
-        x = conv2d(filters, 3, rate=rate, name=f"{name}_2_conv")(x)
+        x = keras.layers.Activation("relu", name=f"{name}_1_relu", dtype=dtype)(x)
+        x = conv2d(filters, 3, rate=rate, name=f"{name}_2_conv", dtype=dtype)(x)
         x = norm(x, f"{name}_2_bn")
-        x = keras.layers.Activation("relu", name=f"{name}_2_relu")(x)
-        x = conv2d(out_filters, 1, name=f"{name}_3_conv")(x)
+        x = keras.layers.Activation("relu", name=f"{name}_2_relu", dtype=dtype)(x)
+        x = conv2d(out_filters, 1, name=f"{name}_3_conv", dtype=dtype)(x)
         x = norm(x, f"{name}_3_bn")
     else:
-        x = conv2d(filters, 3, strides=stride, rate=entry_rate, use_bias=bias, name=f"{name}_1_conv")(x)
+        x = conv2d(filters, 3, strides=stride, rate=entry_rate, use_bias=bias, name=f"{name}_1_conv",
+                   dtype=dtype)(x)
         x = norm(x, f"{name}_1_bn")
-        x = keras.layers.Activation("relu", name=f"{name}_1_relu")(x)
-        x = conv2d(filters, 3, rate=rate, use_bias=bias, name=f"{name}_2_conv")(x)
+        x = keras.layers.Activation("relu", name=f"{name}_1_relu", dtype=dtype)(x)
+        x = conv2d(filters, 3, rate=rate, use_bias=bias, name=f"{name}_2_conv", dtype=dtype)(x)
         x = norm(x, f"{name}_2_bn")
 
-    x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
-    return keras.layers.Activation("relu", name=f"{name}_out")(x)
+    x = keras.layers.Add(name=f"{name}_add", dtype=dtype)([shortcut, x])
+    return keras.layers.Activation("relu", name=f"{name}_out", dtype=dtype)(x)

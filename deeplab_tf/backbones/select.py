@@ -15,9 +15,11 @@ def backbone_class(config):
 def build_backbone(config, **kwargs):
     """The atrous backbone of a `ModelConfig`: RGB 0..255 → last feature map.
 
-    `kwargs` go to the backbone class (`fold_batch_norm`, `low_level_output`, `name`).
+    Maps the config to the backbone class's arguments (`config_arguments`);
+    `kwargs` go to the class as well (`fold_batch_norm`, `low_level_output`,
+    `name`, `dtype`).
     """
-    return backbone_class(config)(config, **kwargs)
+    return backbone_class(config).from_model_config(config, **kwargs)
 
 
 def unit_rates(config):

@@ -6,16 +6,9 @@ https://arxiv.org/abs/1706.05587, §3.3.
 
 import keras
 
-from deeplab_tf.layers import conv2d
+from deeplab_tf.layers import BatchNormAfterConv, conv2d
 
-HEAD_BN_EPSILON = 1e-5
-
-
-def head_batch_norm(name, decay, folded, dtype):
-    """A head's BN after a convolution, or an Identity where BNs are folded into it."""
-    if folded:
-        return keras.layers.Identity(name=name, dtype=dtype)
-    return keras.layers.BatchNormalization(momentum=decay, epsilon=HEAD_BN_EPSILON, name=name, dtype=dtype)
+HEAD_BN_EPSILON = 1e-5  # the heads' BatchNormalization epsilon (ASPP and the v3+ decoder)
 
 
 @keras.saving.register_keras_serializable(package="deeplab_tf")
@@ -66,27 +59,26 @@ class ASPP(keras.layers.Layer):
         self.fold_batch_norm = fold_batch_norm
 
         # === Layers ===
-        def batch_norm(name):
-            return head_batch_norm(name, batch_norm_decay, fold_batch_norm, self.dtype_policy)
+        norm = BatchNormAfterConv(batch_norm_decay, HEAD_BN_EPSILON, fold_batch_norm, self.dtype_policy)
 
         def conv(kernel_size, rate, name):
             return conv2d(
-                filters, kernel_size, rate=rate, use_bias=fold_batch_norm, name=name, dtype=self.dtype_policy
+                filters, kernel_size, rate=rate, use_bias=norm.conv_bias(), name=name, dtype=self.dtype_policy
             )
 
         # One attribute per sublayer: `tf.train.Checkpoint` does not see layers held in lists.
         self.conv1x1 = conv(1, 1, "aspp_conv1x1")
-        self.conv1x1_bn = batch_norm("aspp_conv1x1_bn")
+        self.conv1x1_bn = norm.layer("aspp_conv1x1_bn")
         for index, rate in enumerate(self.atrous_rates):
             setattr(self, f"atrous_conv{index}", conv(3, rate, f"aspp_rate{rate}"))
-            setattr(self, f"atrous_conv{index}_bn", batch_norm(f"aspp_rate{rate}_bn"))
+            setattr(self, f"atrous_conv{index}_bn", norm.layer(f"aspp_rate{rate}_bn"))
         if image_pooling:
             self.pool = keras.layers.GlobalAveragePooling2D(keepdims=True, dtype=self.dtype_policy)
             self.pool_conv = conv(1, 1, "image_pooling_conv")
-            self.pool_bn = batch_norm("image_pooling_bn")
+            self.pool_bn = norm.layer("image_pooling_bn")
         self.concat = keras.layers.Concatenate(dtype=self.dtype_policy)
         self.projection = conv(1, 1, "aspp_projection")
-        self.projection_bn = batch_norm("aspp_projection_bn")
+        self.projection_bn = norm.layer("aspp_projection_bn")
         self.dropout = keras.layers.Dropout(dropout_rate, dtype=self.dtype_policy)
 
     @property

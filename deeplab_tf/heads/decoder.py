@@ -7,8 +7,8 @@ Segmentation", https://arxiv.org/abs/1802.02611, §3.1 and Fig. 2.
 import keras
 import tensorflow as tf
 
-from deeplab_tf.heads.aspp import head_batch_norm
-from deeplab_tf.layers import conv2d, depthwise_conv2d
+from deeplab_tf.heads.aspp import HEAD_BN_EPSILON
+from deeplab_tf.layers import BatchNormAfterConv, conv2d, depthwise_conv2d
 
 LOW_LEVEL_FILTERS = 48  # the paper's Table 1: 48 channels for the 1×1 projection
 
@@ -45,25 +45,23 @@ class Decoder(keras.layers.Layer):
         self.fold_batch_norm = fold_batch_norm
 
         # === Layers ===
-        def batch_norm(name):
-            return head_batch_norm(name, batch_norm_decay, fold_batch_norm, self.dtype_policy)
-
-        options = dict(use_bias=fold_batch_norm, dtype=self.dtype_policy)
+        norm = BatchNormAfterConv(batch_norm_decay, HEAD_BN_EPSILON, fold_batch_norm, self.dtype_policy)
+        options = dict(use_bias=norm.conv_bias(), dtype=self.dtype_policy)
         # Each convolution is followed by the BN named after it with "_bn" (see fold_batch_norms).
         self.projection = conv2d(LOW_LEVEL_FILTERS, 1, name="decoder_low_level_projection", **options)
-        self.projection_bn = batch_norm("decoder_low_level_projection_bn")
+        self.projection_bn = norm.layer("decoder_low_level_projection_bn")
         self.concat = keras.layers.Concatenate(dtype=self.dtype_policy)
         # One attribute per sublayer: `tf.train.Checkpoint` does not see layers held in lists.
         for index in range(2):
             name = f"decoder_conv{index}"
             if separable:
                 setattr(self, f"depthwise{index}", depthwise_conv2d(3, name=f"{name}_depthwise", **options))
-                setattr(self, f"depthwise{index}_bn", batch_norm(f"{name}_depthwise_bn"))
+                setattr(self, f"depthwise{index}_bn", norm.layer(f"{name}_depthwise_bn"))
                 setattr(self, f"conv{index}", conv2d(filters, 1, name=f"{name}_pointwise", **options))
-                setattr(self, f"conv{index}_bn", batch_norm(f"{name}_pointwise_bn"))
+                setattr(self, f"conv{index}_bn", norm.layer(f"{name}_pointwise_bn"))
             else:
                 setattr(self, f"conv{index}", conv2d(filters, 3, name=name, **options))
-                setattr(self, f"conv{index}_bn", batch_norm(f"{name}_bn"))
+                setattr(self, f"conv{index}_bn", norm.layer(f"{name}_bn"))
 
     def _refinement(self):
         """(layer, its BN) of the two 3×3 convolutions, in order."""

@@ -6,7 +6,7 @@ import pytest
 
 import deeplab_tf
 from deeplab_tf import ModelConfig, build_backbone, load_imagenet_weights
-from deeplab_tf.backbones import block_plan
+from deeplab_tf.backbones import AtrousResNet, block_plan
 
 
 def _relative_error(ours, theirs):
@@ -92,3 +92,18 @@ def test_atrous_conv_matches_keras_dilated_conv():
     ours.build(images.shape)
     ours.set_weights(reference.get_weights())
     np.testing.assert_allclose(ours(images), reference(images), rtol=1e-5, atol=1e-5)
+
+
+def test_build_backbone_gives_the_class_the_config_as_explicit_arguments():
+    config = ModelConfig(backbone="resnet18", output_stride=8, multi_grid=(1, 2), num_cascaded_blocks=1,
+                         batch_norm_decay=0.99)
+    built = build_backbone(config)
+    explicit = AtrousResNet(depth=18, output_stride=8, multi_grid=(1, 2), num_cascaded_blocks=1, batch_norm_decay=0.99)
+    assert built.get_config() == explicit.get_config()
+    assert explicit.get_config()["multi_grid"] == [1, 2] and explicit.name == "resnet18_os8"
+    assert [(w.path, w.shape) for w in built.weights] == [(w.path, w.shape) for w in explicit.weights]
+    assert explicit.get_layer("conv5_block1_1_bn").momentum == 0.99
+    with pytest.raises(deeplab_tf.ConfigError, match="depth"):
+        AtrousResNet(depth=20)
+    with pytest.raises(deeplab_tf.ConfigError, match="multi_grid"):
+        AtrousResNet(depth=18, multi_grid=(1, 2, 4))
