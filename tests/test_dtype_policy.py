@@ -3,8 +3,10 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from deeplab_tf import ModelConfig, build_model, fold_batch_norms, rebuild
+from deeplab_tf.training import TrainConfig, build_task
 
 _MOBILE = dict(backbone="mobilenetv2", width_multiplier=0.35, num_classes=3, aspp_filters=16)
 CONFIGS = {
@@ -55,7 +57,7 @@ def test_policy_argument_gives_every_layer_what_the_global_policy_gave(name, pol
     np.testing.assert_array_equal(model(images, training=False), reference(images, training=False))
 
 
-def test_building_rebuilding_and_folding_leave_the_global_policy_alone(monkeypatch):
+def test_building_training_rebuilding_and_folding_leave_the_global_policy_alone(monkeypatch):
     def refuse(policy):
         raise AssertionError(f"the global dtype policy was set to {policy}")
 
@@ -65,7 +67,15 @@ def test_building_rebuilding_and_folding_leave_the_global_policy_alone(monkeypat
     model = build_model(config, dtype_policy="mixed_bfloat16")
     rebuilt = rebuild(model, dtype_policy="mixed_bfloat16", output_stride=8)
     folded = fold_batch_norms(model)
-    for network in (model, rebuilt, folded):
+    # A training step, as every training entry point builds it (`build_task`).
+    train_config = TrainConfig(dataset_dir="(tensors)", batch_size=1, crop_size=(33, 33),
+                               mixed_precision="mixed_bfloat16")
+    task = build_task(config, train_config, seed=0)
+    images = tf.random.uniform([1, 33, 33, 3], 0, 255, seed=0)
+    labels = tf.zeros([1, 33, 33], tf.int32)
+    loss = task.train_step.make_replica_step()(images, labels)[0]
+    assert np.isfinite(float(loss)) and int(task.optimizer.iterations.numpy()) == 1
+    for network in (model, rebuilt, folded, task.model):
         assert network.get_layer("classifier").dtype_policy.name == "mixed_bfloat16"
         assert network.backbone.get_layer("Conv1").compute_dtype == "bfloat16"
     assert keras.config.dtype_policy() is before and before.name == "float32"
