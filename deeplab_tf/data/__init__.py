@@ -7,6 +7,7 @@ from deeplab_tf.data.info import (
     DatasetInfo,
     dataset_info,
 )
+from deeplab_tf.data.datasets import eval_dataset, train_dataset
 from deeplab_tf.data.pipeline import eval_pipeline, train_pipeline
 from deeplab_tf.data.readers import read_split
 from deeplab_tf.data.validate import Problem, ValidationReport, validate_split
@@ -19,8 +20,10 @@ __all__ = [
     "Problem",
     "ValidationReport",
     "dataset_info",
+    "eval_dataset",
     "eval_pipeline",
     "read_split",
+    "train_dataset",
     "train_pipeline",
     "validate_split",
 ]
