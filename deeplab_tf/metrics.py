@@ -99,6 +99,61 @@ class ConfusionMatrix(keras.metrics.Metric):
         return {**config, "num_classes": self.num_classes, "ignore_label": self.ignore_label}
 
 
+@keras.saving.register_keras_serializable(package="deeplab_tf")
+class MeanIoU(ConfusionMatrix):
+    """mIoU for `model.compile(metrics=...)`, as `tools.evaluate` measures it: one confusion matrix over the data.
+
+    Unlike `keras.metrics.MeanIoU`, it leaves out pixels labelled
+    `ignore_label`, takes logits (the argmax is its own) and leaves out of the
+    mean a class absent from both the labels and the predictions, as
+    `compute_metrics` does. The counts accumulate over every batch until
+    `reset_state` (Keras resets at each epoch and evaluation), so the result is
+    the dataset's mIoU, not a mean of per-batch ones; under a `tf.distribute`
+    strategy the replicas' counts are summed (`ConfusionMatrix`).
+
+    Args:
+        num_classes: C; the logits have C channels.
+        ignore_label: the label of pixels to leave out.
+        name: the metric's name in Keras logs.
+
+    Example:
+    ```python
+    model.compile(optimizer="sgd", loss=deeplab_tf.SegmentationLoss(),
+                  metrics=[deeplab_tf.MeanIoU(num_classes=21)])
+    model.evaluate(deeplab_tf.data.eval_dataset("voc2012", "data/voc", "val"))  # {"mean_iou": ..., ...}
+    ```
+    """
+
+    def __init__(self, num_classes, ignore_label=IGNORE_LABEL, name="mean_iou", **kwargs):
+        super().__init__(num_classes, ignore_label, name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Adds a batch: labels [B, H, W] (or [B, H, W, 1]) and logits [B, H, W, C].
+
+        Args:
+            y_true: int labels; `ignore_label` pixels are skipped.
+            y_pred: logits (or probabilities): their argmax is the prediction.
+            sample_weight: optional, broadcastable to the labels: pixels of weight 0 do not count.
+        """
+        labels = tf.convert_to_tensor(y_true)
+        if labels.shape.rank == 4:
+            labels = tf.squeeze(labels, -1)
+        predictions = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+        valid = None
+        if sample_weight is not None:
+            valid = tf.broadcast_to(tf.not_equal(sample_weight, 0), tf.shape(labels))
+        super().update_state(labels, predictions, valid_mask=valid)
+
+    def result(self):
+        """The mIoU over the classes present in the labels or predictions (0 when there are none)."""
+        confusion = tf.cast(tf.convert_to_tensor(self.counts), tf.float64)
+        true_positives = tf.linalg.diag_part(confusion)
+        union = tf.reduce_sum(confusion, 0) + tf.reduce_sum(confusion, 1) - true_positives
+        present = union > 0
+        iou = tf.boolean_mask(true_positives, present) / tf.boolean_mask(union, present)
+        return tf.cast(tf.math.divide_no_nan(tf.reduce_sum(iou), tf.cast(tf.size(iou), tf.float64)), tf.float32)
+
+
 def compute_metrics(confusion):
     """Segmentation metrics from a [C, C] confusion matrix (rows: ground truth).
 

@@ -18,11 +18,12 @@ import tensorflow as tf
 
 from deeplab_tf.config import ModelConfig
 from deeplab_tf.errors import InputError
-from deeplab_tf.files import write_atomically
+from deeplab_tf.files import atomic_path, write_atomically
 from deeplab_tf.models import build_model
 
 CONFIG_FILE = "model_config.json"
 CHECKPOINT_DIR = "checkpoints"
+MODEL_FILE = "model.keras"
 
 
 def save_model_config(model_dir, config, **extra):
@@ -30,6 +31,51 @@ def save_model_config(model_dir, config, **extra):
     os.makedirs(model_dir, exist_ok=True)
     path = os.path.join(model_dir, CONFIG_FILE)
     write_atomically(path, json.dumps({"model": config.to_dict(), **extra}, indent=2, sort_keys=True))
+
+
+def save_model_dir(model, model_dir, dataset=None):
+    """Makes a model directory of a trained network (e.g. by `model.fit`), for the tools that read one.
+
+    Writes `model_config.json` (with the `dataset` facts, so `tools.evaluate`
+    knows what to score), a checkpoint in `checkpoints/` and `model.keras`:
+    the tools that read a model directory (`tools.evaluate`, `tools.export`)
+    then take `--model_dir=model_dir`. The weights are saved as float32,
+    whatever the policy the network trained under, and without the optimiser:
+    it is not a run `tools.train` resumes.
+
+    Args:
+        model: a network from `build_model` (or `load_model`).
+        model_dir: the directory (made if missing).
+        dataset: None, a `(name, dataset_dir)` pair, or a dict of facts with
+            at least "name" and "dataset_dir" (what `tools.evaluate` reads when
+            not given `--dataset`).
+
+    Returns:
+        the checkpoint's path prefix.
+
+    Example:
+    ```python
+    model.fit(dataset, steps_per_epoch=100, epochs=10)
+    deeplab_tf.save_model_dir(model, "runs/fit", dataset=("voc2012", "data/voc"))
+    # python -m tools.evaluate --model_dir=runs/fit
+    ```
+    """
+    from deeplab_tf.models import rebuild
+
+    if not hasattr(model, "model_config"):
+        raise InputError(f"model: expected a network from deeplab_tf.build_model, got {type(model).__name__}")
+    if isinstance(dataset, (tuple, list)):
+        name, directory = dataset
+        dataset = {"name": name, "dataset_dir": os.path.abspath(directory)}
+    extra = {"dataset": dict(dataset)} if dataset else {}
+    copy = rebuild(model, dtype_policy="float32")  # float32, and without the optimizer `compile` gave it
+    save_model_config(model_dir, model.model_config, **extra)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=copy), os.path.join(model_dir, CHECKPOINT_DIR),
+                                         max_to_keep=1)
+    path = manager.save()
+    with atomic_path(os.path.join(model_dir, MODEL_FILE), suffix=".keras") as temporary:
+        copy.save(temporary)
+    return path
 
 
 def read_model_dir_json(model_dir):

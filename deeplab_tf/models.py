@@ -4,6 +4,7 @@ import keras
 
 from deeplab_tf.backbones import build_backbone
 from deeplab_tf.config import ModelConfig
+from deeplab_tf.errors import InputError
 from deeplab_tf.heads import ASPP, ASPPL, Decoder
 from deeplab_tf.layers import ResizeToMatch, ScaleImage
 
@@ -123,6 +124,19 @@ class MultiScaleDeepLab(keras.Model):
         self.fold_batch_norm = fold_batch_norm
         self.network = network
         self.backbone = network.backbone
+
+    def compile(self, *args, **kwargs):
+        """Refused: this model's output, the fused logits, leaves out the loss on each scale that v2 trains on.
+
+        Compile `multi_scale_outputs(model)` instead (outputs [fused, *each
+        scale's logits], the same weights) with `SegmentationLoss` and the
+        labels once per output, or train with `tools.train`.
+        """
+        raise InputError(
+            "model: v2's MSC trains on the loss of every scale, and this model outputs only the fused "
+            "logits; compile deeplab_tf.multi_scale_outputs(model) (one SegmentationLoss per output, the "
+            "labels once per output) or train with tools.train"
+        )
 
     def get_config(self):
         return _model_config_dict(self)

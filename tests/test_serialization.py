@@ -5,7 +5,7 @@ import keras
 import deeplab_tf
 from deeplab_tf import ModelConfig, build_model
 from deeplab_tf import metrics  # noqa: F401  (registers its classes)
-from deeplab_tf.training import schedules  # noqa: F401
+from deeplab_tf import schedules  # noqa: F401
 
 
 def _registered_layer_classes():

@@ -30,7 +30,7 @@ from deeplab_tf.models import build_model, rebuild
 from deeplab_tf.postprocess import dense_crf
 from deeplab_tf.profile import count_flops, graph_flops
 from deeplab_tf.training.config import TrainConfig
-from deeplab_tf.training.schedules import PolyLearningRate
+from deeplab_tf.schedules import PolyLearningRate
 from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer
 from tools.cli import UsageError
 

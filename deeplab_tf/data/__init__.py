@@ -2,6 +2,7 @@
 registered by name in `registry`; augmentation and input pipelines."""
 
 from deeplab_tf.data.info import MEAN_RGB, DatasetInfo, dataset_info
+from deeplab_tf.data.datasets import eval_dataset, train_dataset
 from deeplab_tf.data.pipeline import eval_pipeline, train_pipeline
 from deeplab_tf.data.readers import read_split
 from deeplab_tf.data.registry import DatasetFormat, format_names, get_format, register_format
@@ -16,11 +17,13 @@ __all__ = [
     "Problem",
     "ValidationReport",
     "dataset_info",
+    "eval_dataset",
     "eval_pipeline",
     "format_names",
     "get_format",
     "read_split",
     "register_format",
+    "train_dataset",
     "train_pipeline",
     "validate_split",
 ]

@@ -12,7 +12,7 @@ import tensorflow as tf
 from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.errors import ConfigError
 from deeplab_tf.models import MultiScaleDeepLab, multi_scale_outputs
-from deeplab_tf.training import losses
+from deeplab_tf import losses
 from deeplab_tf.training.summaries import batch_confusion_matrix
 
 
@@ -85,10 +85,7 @@ class TrainStep:
             raise ConfigError("class_weights", f"{len(self.class_weights)} weights for "
                               f"{model_config.num_classes} classes; give one per class")
         self.trainable_variables = list(model.trainable_variables)
-        self.kernels = [
-            layer.kernel for layer in unique_layers(model)
-            if isinstance(layer, keras.layers.Conv2D) and layer.kernel.trainable
-        ]
+        self.kernels = losses.decayed_kernels(model)
         last = {id(v) for v in classifier_layer(model).trainable_variables}
         self.gradient_multipliers = [
             train_config.last_layer_lr_multiplier if id(v) in last else 1.0 for v in self.trainable_variables

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.models import build_model
-from deeplab_tf.training.schedules import PolyLearningRate
+from deeplab_tf.schedules import PolyLearningRate
 from deeplab_tf.training.step import TrainStep, configure_batch_norm, make_optimizer, unique_layers
 
 

@@ -37,7 +37,6 @@ from deeplab_tf.training.loop import TrainingLoop
 from deeplab_tf.training.summaries import Summaries
 from deeplab_tf.training.task import build_task
 
-MODEL_FILE = "model.keras"
 NUM_OVERLAY_IMAGES = 3
 
 
@@ -255,7 +254,7 @@ class Trainer:
         """
         copy = build_model(self.model_config, dtype_policy="float32")
         tf.train.Checkpoint(model=copy).read(checkpoint).expect_partial().assert_existing_objects_matched()
-        path = os.path.join(self.model_dir, MODEL_FILE)
+        path = os.path.join(self.model_dir, model_dir_lib.MODEL_FILE)
         with atomic_path(path, suffix=".keras") as temporary:
             copy.save(temporary)
         return path
@@ -272,20 +271,15 @@ class _Plan(typing.NamedTuple):
 
 
 def distributed_dataset(strategy, config, info, seed):
-    """The train split under `strategy`: each input pipeline its share of the examples, augmented and batched."""
+    """The train split under `strategy`: each input pipeline its share, augmented and batched (`data.train_dataset`)."""
 
     def dataset_fn(context):
-        index = context.input_pipeline_id
-        examples = data_lib.read_split(  # this pipeline's share, taken before decoding
-            config.dataset, config.dataset_dir, config.train_split, num_classes=info.num_classes,
-            skip_bad_examples=config.skip_bad_examples, shuffle_files=True, seed=seed + index,
-            val_fraction=config.val_fraction, input_context=context,
-        )
-        return data_lib.train_pipeline(
-            examples, crop_size=config.crop_size, batch_size=context.get_per_replica_batch_size(config.batch_size),
-            min_scale=config.min_scale, max_scale=config.max_scale, scale_step=config.scale_step, flip=config.flip,
-            seed=seed + index, ignore_label=info.ignore_label, shuffle_buffer=config.shuffle_buffer,
-        )
+        return data_lib.train_dataset(
+            config.dataset, config.dataset_dir, config.train_split, batch_size=config.batch_size,
+            crop_size=config.crop_size, min_scale=config.min_scale, max_scale=config.max_scale,
+            scale_step=config.scale_step, flip=config.flip, seed=seed, num_classes=info.num_classes,
+            skip_bad_examples=config.skip_bad_examples, val_fraction=config.val_fraction,
+            shuffle_buffer=config.shuffle_buffer, input_context=context)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 

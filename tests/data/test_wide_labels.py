@@ -14,7 +14,7 @@ from deeplab_tf.data import dataset_info, eval_pipeline, palettes, read_split, t
 from deeplab_tf.data.convert import write_tfrecords
 from deeplab_tf.errors import DataError
 from deeplab_tf.metrics import ConfusionMatrix
-from deeplab_tf.training import losses
+from deeplab_tf import losses
 from tests.data.test_folder import png, write_folder
 
 NAMES = [f"c{k}" for k in range(300)]

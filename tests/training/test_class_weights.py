@@ -8,7 +8,8 @@ import pytest
 from deeplab_tf.data import DatasetInfo, ValidationReport
 from deeplab_tf.data.statistics import median_frequency_weights
 from deeplab_tf.errors import ConfigError
-from deeplab_tf.training import TrainConfig, losses
+from deeplab_tf import losses
+from deeplab_tf.training import TrainConfig
 
 
 def test_class_weights_scale_each_pixels_cross_entropy_as_computed_by_hand():

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from deeplab_tf.training import losses
+from deeplab_tf import losses
 from deeplab_tf.training.summaries import batch_confusion_matrix
 
 

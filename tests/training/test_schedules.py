@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deeplab_tf.training import PolyLearningRate
+from deeplab_tf.schedules import PolyLearningRate
 
 
 def test_poly_values():

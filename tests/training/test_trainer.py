@@ -9,7 +9,8 @@ import tensorflow as tf
 
 import deeplab_tf
 from deeplab_tf import model_dir as model_dir_lib
-from deeplab_tf.training import NonFiniteLossError, TrainConfig, Trainer, build_task, losses, train
+from deeplab_tf import losses
+from deeplab_tf.training import NonFiniteLossError, TrainConfig, Trainer, build_task, train
 from deeplab_tf.training import trainer as trainer_module
 
 V3 = deeplab_tf.ModelConfig(variant="v3", backbone="resnet18", output_stride=16, multi_grid=(1, 2), num_classes=6)
