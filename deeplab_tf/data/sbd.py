@@ -14,16 +14,8 @@ from deeplab_tf.errors import DataError
 
 def find_root(sbd_dir):
     """SBD's `dataset/` folder (holding `cls/`, `train.txt`, `val.txt`) in or at `sbd_dir`."""
-    if not sbd_dir or not os.path.isdir(sbd_dir):
-        raise DataError(f"{sbd_dir}: SBD directory not found")
-    for candidate in (
-        sbd_dir,
-        os.path.join(sbd_dir, "dataset"),
-        os.path.join(sbd_dir, "benchmark_RELEASE", "dataset"),
-    ):
-        if os.path.isdir(os.path.join(candidate, "cls")):
-            return candidate
-    raise DataError(f"{sbd_dir}: not an SBD release (no dataset/cls/ folder in it)")
+    return voc.find_release_root(sbd_dir, ("", "dataset", os.path.join("benchmark_RELEASE", "dataset")),
+                                 ("cls",), "an SBD release")
 
 
 def read_sbd_label(path):

@@ -30,20 +30,23 @@ def find_root(dataset_dir):
     Raises:
         DataError: none of them holds `ImageSets/Segmentation/` or `JPEGImages/`.
     """
-    if not dataset_dir or not os.path.isdir(dataset_dir):
-        raise DataError(f"{dataset_dir}: dataset directory not found")
-    for candidate in (
-        dataset_dir,
-        os.path.join(dataset_dir, "VOC2012"),
-        os.path.join(dataset_dir, "VOCdevkit", "VOC2012"),
-    ):
-        if os.path.isdir(os.path.join(candidate, SPLIT_DIR)) or os.path.isdir(
-            os.path.join(candidate, IMAGE_DIR)
-        ):
-            return candidate
-    raise DataError(
-        f"{dataset_dir}: not a VOC-layout dataset (no {SPLIT_DIR}/ or {IMAGE_DIR}/ in it)"
-    )
+    return find_release_root(dataset_dir, ("", "VOC2012", os.path.join("VOCdevkit", "VOC2012")),
+                             (SPLIT_DIR, IMAGE_DIR), "a VOC-layout dataset")
+
+
+def find_release_root(directory, candidates, markers, kind):
+    """The first of `directory`/`candidates` that holds one of the `markers` folders (VOC, SBD releases).
+
+    Raises:
+        DataError: `directory` is missing, or none of them holds a marker.
+    """
+    if not directory or not os.path.isdir(directory):
+        raise DataError(f"{directory}: dataset directory not found")
+    for candidate in candidates:
+        root = os.path.join(directory, candidate)
+        if any(os.path.isdir(os.path.join(root, marker)) for marker in markers):
+            return root if candidate else directory
+    raise DataError(f"{directory}: not {kind} (no {' or '.join(m + '/' for m in markers)} in it)")
 
 
 def split_file(root, split):

@@ -12,21 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deeplab_tf.data.image_io import voc_colormap as voc_palette  # tests/test_visualize.py checks its colours
 from tests import tool_runner
-
-
-def voc_palette():
-    colormap = np.zeros((256, 3), np.uint8)
-    for index in range(256):
-        r = g = b = 0
-        code = index
-        for shift in range(7, -1, -1):
-            r |= (code & 1) << shift
-            g |= ((code >> 1) & 1) << shift
-            b |= ((code >> 2) & 1) << shift
-            code >>= 3
-        colormap[index] = (r, g, b)
-    return colormap
 
 
 def make_image(height, width, seed=0):
