@@ -30,8 +30,11 @@ def in_xla_context():
 
 def spatial_size(tensor):
     """(height, width) of [B, H, W, ...] `tensor`: Python ints where known at trace time, else int32 scalars."""
+    static = tensor.shape[1:3]
+    if None not in static:
+        return tuple(int(side) for side in static)
     dynamic = tf.shape(tensor)
-    return tuple(dynamic[axis] if tensor.shape[axis] is None else int(tensor.shape[axis]) for axis in (1, 2))
+    return tuple(dynamic[axis] if static[axis - 1] is None else int(static[axis - 1]) for axis in (1, 2))
 
 
 def scaled_size(size, scale):
