@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from deeplab_tf.label_space import IGNORE_LABEL
+from deeplab_tf.layers.resize import resize_nearest_align_corners
 from deeplab_tf.errors import ConfigError, InputError
 
 
@@ -43,11 +44,7 @@ def downsample_labels(labels, size):
     Corner alignment maps a 321 crop onto v2's 41×41 OS8 logits exactly
     (every 8th pixel), as Caffe's label shrinking and DeepLab's TF code do.
     """
-    # The raw op: TF2's tf.image.resize has no corner alignment, and the v1 wrapper warns.
-    resized = tf.raw_ops.ResizeNearestNeighbor(
-        images=labels[..., None], size=tf.cast(size, tf.int32), align_corners=True, half_pixel_centers=False
-    )
-    return resized[..., 0]
+    return resize_nearest_align_corners(labels[..., None], size)[..., 0]
 
 
 def segmentation_loss(logits_list, labels_list, counts, ignore_label=IGNORE_LABEL, class_weights=None):

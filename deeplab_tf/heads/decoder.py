@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from deeplab_tf.heads.aspp import HEAD_BN_EPSILON
 from deeplab_tf.layers import BatchNormAfterConv, conv2d, depthwise_conv2d
+from deeplab_tf.layers.resize import resize_bilinear, spatial_size
 
 LOW_LEVEL_FILTERS = 48  # the paper's Table 1: 48 channels for the 1×1 projection
 
@@ -87,8 +88,7 @@ class Decoder(keras.layers.Layer):
     def call(self, inputs, training=None):
         features, low_level = inputs
         low_level = keras.ops.relu(self.projection_bn(self.projection(low_level), training=training))
-        size = tf.shape(low_level)[1:3]
-        features = tf.cast(tf.image.resize(features, size), low_level.dtype)
+        features = tf.cast(resize_bilinear(features, spatial_size(low_level)), low_level.dtype)
         x = self.concat([features, low_level])
         for layer, bn in self._refinement():
             x = keras.ops.relu(bn(layer(x), training=training))

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from deeplab_tf.layers.resize import resize_bilinear, scaled_size, spatial_size
+
 # keras.applications' ResNet "caffe" preprocessing: BGR order, ImageNet mean removed.
 IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
 
@@ -45,7 +47,8 @@ class ResizeToMatch(keras.layers.Layer):
 
     The target size is read at run time, so one model serves every input size
     (no layer is created in `call`, unlike KerasHub's DeepLabV3, whose TFLite
-    export fails because of it).
+    export fails because of it). Bilinear resizing is exact under XLA too
+    (`deeplab_tf.layers.resize`).
     """
 
     def __init__(self, interpolation="bilinear", **kwargs):
@@ -54,8 +57,11 @@ class ResizeToMatch(keras.layers.Layer):
 
     def call(self, inputs):
         images, reference = inputs
-        size = tf.shape(reference)[1:3]
-        resized = tf.image.resize(images, size, method=self.interpolation)
+        size = spatial_size(reference)
+        if self.interpolation == "bilinear":
+            resized = resize_bilinear(images, size)
+        else:
+            resized = tf.image.resize(images, size, method=self.interpolation)
         return tf.cast(resized, self.compute_dtype)
 
     def compute_output_shape(self, input_shapes):
@@ -71,7 +77,7 @@ class ScaleImage(keras.layers.Layer):
     """Bilinearly rescales images by a fixed factor (v2's multi-scale inputs).
 
     The new size is ceil(size × scale), so a 321 crop at 0.5 becomes 161 as in
-    DeepLab v2's Caffe `Interp` shrink.
+    DeepLab v2's Caffe `Interp` shrink. Exact under XLA too (`deeplab_tf.layers.resize`).
     """
 
     def __init__(self, scale, **kwargs):
@@ -79,9 +85,8 @@ class ScaleImage(keras.layers.Layer):
         self.scale = float(scale)
 
     def call(self, images):
-        size = tf.cast(tf.shape(images)[1:3], tf.float32) * self.scale
-        size = tf.cast(tf.math.ceil(size), tf.int32)
-        return tf.cast(tf.image.resize(images, size), self.compute_dtype)
+        size = scaled_size(spatial_size(images), self.scale)
+        return tf.cast(resize_bilinear(images, size), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         def scaled(n):

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from deeplab_tf.label_space import IGNORE_LABEL
 from deeplab_tf.errors import ConfigError
+from deeplab_tf.layers.resize import resize_bilinear, scaled_size, spatial_size
 from deeplab_tf.models import MultiScaleDeepLab, multi_scale_outputs
 from deeplab_tf import losses
 from deeplab_tf.training.summaries import batch_confusion_matrix
@@ -108,15 +109,15 @@ class TrainStep:
             return
 
         def forward(images):
-            size = tf.cast(tf.shape(images)[1:3], tf.float32)
+            size = spatial_size(images)
             per_scale = []
             for scale in scales:
                 scaled = images
                 if scale != 1.0:  # as MultiScaleDeepLab's ScaleImage: ceil(size × scale), bilinear
-                    scaled = tf.image.resize(images, tf.cast(tf.math.ceil(size * scale), tf.int32))
+                    scaled = resize_bilinear(images, scaled_size(size, scale))
                 per_scale.append(tf.cast(low(scaled, training=True), tf.float32))
-            target = tf.shape(per_scale[0])[1:3]
-            fused = tf.reduce_max(tf.stack([tf.image.resize(l, target) for l in per_scale]), axis=0)
+            target = spatial_size(per_scale[0])
+            fused = tf.reduce_max(tf.stack([resize_bilinear(l, target) for l in per_scale]), axis=0)
             return [fused, *per_scale]
 
         self.forward = forward
