@@ -5,18 +5,9 @@ import difflib
 import os
 import sys
 
-# TensorFlow's C++ INFO and WARNING lines hide the lines a user needs to read. The few logged
-# before absl's C++ logging starts print whatever this says (docs/troubleshooting.md, Start-up
-# log lines).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512 or AMX. Its
-# own kernels refuse dilated gradients and dilated depthwise convolutions, so without
-# oneDNN the atrous layers fall back to a slower form (`layers.atrous_conv.cpu_runs_dilations`).
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from deeplab_tf.errors import ConfigError, InputError  # noqa: E402
+from deeplab_tf.errors import ConfigError, InputError
 
 
 class UsageError(InputError):
