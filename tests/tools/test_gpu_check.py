@@ -3,7 +3,7 @@
 import json
 
 from tests.tool_runner import run_tool
-from tools.gpu_check_sections import CORRECTNESS, SECTIONS
+from deeplab_tf.gpu_check import CORRECTNESS, SECTIONS
 
 # 64, not the smoke's default 65: XLA's bilinear resize of ResNet-18's 5x5 logits to 65x65 is wrong
 # on this TensorFlow (docs/troubleshooting.md, Known TensorFlow issues), so at 65 the XLA rows fail,
