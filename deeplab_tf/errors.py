@@ -14,11 +14,13 @@ class ConfigError(InputError):
 
     Attributes:
         field: the name of the config field at fault (tools map it to a flag).
+        message: what is wrong with it, without the field's name.
     """
 
     def __init__(self, field, message):
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
 
 
 class DataError(InputError):

@@ -99,6 +99,17 @@ def latest_checkpoint(model_dir):
     return tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
 
 
+# Where the trainer's checkpoint (`step=` in `CheckpointKeeper`) keeps its step counter.
+_STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def checkpoint_step(checkpoint):
+    """The trainer's step counter saved in the checkpoint prefix `checkpoint`, or None when it holds none."""
+    if _STEP_KEY not in dict(tf.train.list_variables(checkpoint)):
+        return None
+    return int(tf.train.load_variable(checkpoint, _STEP_KEY))
+
+
 def load_model(path, output_stride=None, fold_batch_norm=False, dtype_policy=None, checkpoint=None):
     """A trained model from a model directory or a `.keras` file.
 

@@ -26,7 +26,7 @@ from absl import flags
 
 # tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
 from tools import cli, inference_flags, model_flags, output_flags, train_flags  # noqa: F401  (--model_dir)
-from tools.benchmark_modes import MODES, BenchmarkConfig, run_benchmark
+from deeplab_tf.benchmarking import MODES, BenchmarkConfig, run_benchmark  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 

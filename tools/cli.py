@@ -149,7 +149,7 @@ def run(main, flag_for_field=None):
             return main(argv)
         except ConfigError as error:
             flag = (flag_for_field or {}).get(error.field, error.field)
-            fail(f"--{flag}: {str(error).split(': ', 1)[1]}")
+            fail(f"--{flag}: {error.message}")
         except InputError as error:
             fail(str(error))
 

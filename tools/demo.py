@@ -190,7 +190,7 @@ def main(argv):
             _copy_samples(data, os.path.join(out, "samples"))
             steps = _steps(out, data, fresh, precision)
         index += 1
-    from tools.demo_report import write_demo_report
+    from deeplab_tf.evaluation.demo_report import write_demo_report
 
     report = write_demo_report(out, timings, num_samples=FLAGS.num_samples)
     logging.info("demo finished in %.0f s; report: %s", time.perf_counter() - total, report)

@@ -38,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
 from deeplab_tf.config import ModelConfig  # noqa: E402
 from deeplab_tf.data import eval_pipeline, palettes, read_split  # noqa: E402
-from deeplab_tf.errors import InputError  # noqa: E402
+from deeplab_tf.errors import ConfigError  # noqa: E402
 from deeplab_tf.evaluation import (  # noqa: E402
     crf_search,
     evaluate,
@@ -92,14 +92,6 @@ def _output_names():
     if not name.endswith(".json") or os.path.basename(name) != name or name == ".json":
         raise cli.UsageError(f"--output_name: expected a file name ending in .json, got {name!r}")
     return name, name[: -len(".json")] + "_crf.json"
-
-
-def _checkpoint_step(checkpoint):
-    """The trainer's step counter saved in `checkpoint`, or None when it holds none."""
-    names = dict(tf.train.list_variables(checkpoint))
-    if "step/.ATTRIBUTES/VARIABLE_VALUE" not in names:
-        return None
-    return int(tf.train.load_variable(checkpoint, "step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 def _progress(done, total, filename):
@@ -182,7 +174,7 @@ def _evaluate_checkpoint(job, checkpoint, num_samples=0):
 
 def _settings(job, checkpoint=None):
     """(settings, CRF settings or None) recorded with an evaluation of `checkpoint` (None: without its facts)."""
-    facts = {"checkpoint": os.path.basename(checkpoint), "step": _checkpoint_step(checkpoint)} if checkpoint else {}
+    facts = {"checkpoint": os.path.basename(checkpoint), "step": model_dir_lib.checkpoint_step(checkpoint)} if checkpoint else {}
     settings = {
         "model_dir": FLAGS.model_dir,
         **facts,
@@ -308,9 +300,8 @@ def _search_grid(crf_params):
             raise cli.UsageError(f"--{flag}: needs at least one value")
     try:
         return crf_search.search_grid(crf_params, *values)
-    except InputError as error:  # it names the CRFParams field: name our flag instead
-        field, message = str(error).removeprefix("CRFParams.").split(" ", 1)
-        raise cli.UsageError(f"--crf_search_{field}: {message}") from None
+    except ConfigError as error:  # it names the CRFParams field: name our flag instead
+        raise cli.UsageError(f"--crf_search_{error.field}: {error.message}") from None
 
 
 def _report(eval_dir, output_name, info, metrics, crf_metrics, result, settings):

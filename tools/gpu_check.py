@@ -4,7 +4,7 @@
     python -m tools.gpu_check --output_dir=runs/gpu_check_smoke --smoke   # on a CPU: ResNet-18, 65x65
 
 Writes `output_dir/gpu_check.json` and `output_dir/gpu_check.md` (the tables, also
-printed). The sections (`tools/gpu_check_sections.py`): `device` (what TensorFlow
+printed). The sections (`deeplab_tf.gpu_check`): `device` (what TensorFlow
 and nvidia-smi say), the correctness checks `forward`, `train_step`, `crf` and
 `saved_model` (each path on `--device` against the plain path on
 `--reference_device`, in the same process, on the same weights and inputs), and
@@ -23,19 +23,20 @@ import dataclasses
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 
 from absl import flags
 
 # tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
-from tools import cli, gpu_check_table, model_flags
-from tools.gpu_check_sections import CORRECTNESS, SECTIONS, TIMEOUTS, CheckSettings
+from tools import cli, model_flags
 
 import tensorflow as tf  # noqa: E402
 
 from deeplab_tf.files import write_atomically  # noqa: E402
+from deeplab_tf.gpu_check import SECTIONS, TIMEOUTS, CheckSettings  # noqa: E402
+from deeplab_tf.gpu_check import runner  # noqa: E402
+from deeplab_tf.gpu_check import table as gpu_check_table  # noqa: E402
 
 flags.DEFINE_string("output_dir", None, "Where gpu_check.json, gpu_check.md and each section's log go.")
 flags.DEFINE_bool("smoke", False, "Check the CPU's own paths with a ResNet-18 at 65x65 (about 90 s of CPU "
@@ -129,78 +130,11 @@ def settings_from_flags():
         reference_device=_check_device("reference_device", FLAGS.reference_device), input_size=input_size,
         tolerance=FLAGS.tolerance, mixed_tolerance=FLAGS.mixed_tolerance, min_agreement=FLAGS.min_agreement)
     if FLAGS.smoke:
+        # A 512³ matmul, not smaller: a 256³ one (about 1 ms) is slowed by the call's own cost,
+        # which inflates the utilisation (docs/performance.md, The benchmark tool).
         settings = dataclasses.replace(settings, speed_input_size=input_size, train_batch_sizes=(2,),
-                                       speed_policies=("float32",), warmup=1, repeats=2, matmul_size=256)
+                                       speed_policies=("float32",), warmup=1, repeats=2, matmul_size=512)
     return settings
-
-
-# --- One section, in its own process ----------------------------------------------------------------------
-
-def _section_file(name):
-    return os.path.join(FLAGS.output_dir, "sections", f"{name}.json")
-
-
-def _run_one_section(name, settings):
-    """Runs section `name` here, rewriting its file after every row so a kill keeps the finished ones."""
-    if name == "speed_inference":
-        cli.assume_frozen_weights()  # as tools.benchmark's inference mode
-    start, rows = time.monotonic(), []
-
-    def write(finished):
-        document = {"section": name, "finished": finished, "seconds": time.monotonic() - start, "rows": rows}
-        write_atomically(_section_file(name), json.dumps(document, indent=2, default=str) + "\n")
-
-    write(False)
-    for row in SECTIONS[name](settings):
-        rows.append(row)
-        write(False)
-    write(True)
-
-
-# --- The parent: every section in turn --------------------------------------------------------------------
-
-def _run_in_child(name, timeout):
-    """Section `name` in a fresh `python -m tools.gpu_check ... --section=name`: its file, with how it ended."""
-    path, log = _section_file(name), os.path.join(FLAGS.output_dir, "sections", f"{name}.log")
-    if os.path.exists(path):
-        os.remove(path)
-    command = [sys.executable, "-m", "tools.gpu_check", *sys.argv[1:], f"--section={name}"]
-    start = time.monotonic()
-    with open(log, "w") as output:
-        try:
-            status = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, timeout=timeout).returncode
-        except subprocess.TimeoutExpired:
-            status = None
-    seconds = time.monotonic() - start
-    try:
-        with open(path) as file:
-            document = json.load(file)
-    except (OSError, ValueError):
-        document = {"section": name, "finished": False, "rows": []}
-    document["seconds"] = seconds
-    if status is None:
-        document["error"] = f"timed out after {timeout:.0f} s (its timeout); rows finished before are kept"
-    elif status != 0 or not document["finished"]:
-        document["error"] = f"exit status {status}: {_last_line(log)} (log: {log})"
-    return document
-
-
-def _last_line(path):
-    with open(path, errors="replace") as file:
-        lines = [line.strip() for line in file if line.strip()]
-    return lines[-1] if lines else "no output"
-
-
-def _failed_checks(sections):
-    """(section, what) of every correctness check that failed or did not run to the end."""
-    failed = []
-    for name, document in sections.items():
-        if name not in CORRECTNESS:
-            continue
-        failed += [(name, row["check"]) for row in document["rows"] if not row["passed"]]
-        if "error" in document:
-            failed.append((name, document["error"]))
-    return failed
 
 
 def main(argv):
@@ -213,7 +147,9 @@ def main(argv):
     if FLAGS.section:
         if FLAGS.section not in SECTIONS:
             raise cli.UsageError(f"--section: unknown section {FLAGS.section!r}")
-        _run_one_section(FLAGS.section, settings)
+        if FLAGS.section == "speed_inference":
+            cli.assume_frozen_weights()  # as tools.benchmark's inference mode
+        runner.run_section(FLAGS.section, settings, FLAGS.output_dir)
         return 0
 
     total = FLAGS.total_timeout_s or (900 if FLAGS.smoke else 480)
@@ -227,8 +163,9 @@ def main(argv):
                                         "error": f"not run: --total_timeout_s ({total} s) was spent"}
             continue
         print(f"gpu_check: {name} ...", file=sys.stderr, flush=True)
-        report["sections"][name] = _run_in_child(name, min(timeouts[name], left))
-    failed = _failed_checks(report["sections"])
+        command = [sys.executable, "-m", "tools.gpu_check", *sys.argv[1:], f"--section={name}"]
+        report["sections"][name] = runner.run_in_child(name, command, FLAGS.output_dir, min(timeouts[name], left))
+    failed = runner.failed_checks(report["sections"])
     report["passed"] = not failed
     report["failed"] = [f"{name}: {what}" for name, what in failed]
 

@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from deeplab_tf.errors import InputError
+from deeplab_tf.errors import ConfigError
 from deeplab_tf.inference import InferenceSettings
 from deeplab_tf.postprocess import BACKENDS, CRFParams
 from tools.cli import UsageError, parse_size
@@ -61,6 +61,5 @@ def crf_params_from_flags():
     )
     try:
         return CRFParams(**values)
-    except InputError as error:  # it names the CRFParams field: name our flag instead
-        field, message = str(error).removeprefix("CRFParams.").split(" ", 1)
-        raise UsageError(f"--crf_{field}: {message}") from None
+    except ConfigError as error:  # it names the CRFParams field: name our flag instead
+        raise UsageError(f"--crf_{error.field}: {error.message}") from None

@@ -129,6 +129,12 @@ def random_examples(input_size, count, seed=0):
     return examples
 
 
+def label_agreement(reference_labels, labels):
+    """(pixels whose label equals the reference's, pixels) of two label maps of one shape, e.g. argmax classes."""
+    reference_labels, labels = np.asarray(reference_labels), np.asarray(labels)
+    return int(np.sum(reference_labels == labels)), int(reference_labels.size)
+
+
 def _confusion(labels, predictions, num_classes, ignore_label):
     keep = labels != ignore_label
     pairs = labels[keep].astype(np.int64) * num_classes + predictions[keep]
@@ -168,10 +174,10 @@ def check_parity(reference, candidate, examples, *, num_classes, limits, ignore_
         h, w = example.valid_size or example.image.shape[:2]
         ref_labels = np.asarray(ours["labels"])[0, :h, :w]
         new_labels = np.asarray(theirs["labels"])[0, :h, :w]
-        same = int(np.sum(ref_labels == new_labels))
+        same, pixels = label_agreement(ref_labels, new_labels)
         agreeing += same
-        total += h * w
-        image_agreement.append(same / (h * w))
+        total += pixels
+        image_agreement.append(same / pixels)
         difference = np.abs(
             np.asarray(ours["probabilities"], np.float32)[0, :h, :w]
             - np.asarray(theirs["probabilities"], np.float32)[0, :h, :w]

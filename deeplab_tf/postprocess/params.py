@@ -3,7 +3,7 @@
 import dataclasses
 import math
 
-from deeplab_tf.errors import InputError
+from deeplab_tf.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,11 +37,11 @@ class CRFParams:
         for name in ("bilateral_xy_std", "bilateral_rgb_std", "gaussian_xy_std"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise InputError(f"CRFParams.{name} must be a positive number, got {value!r}")
+                raise ConfigError(name, f"must be a positive number, got {value!r}")
         for name in ("bilateral_weight", "gaussian_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise InputError(f"CRFParams.{name} must be a number >= 0, got {value!r}")
+                raise ConfigError(name, f"must be a number >= 0, got {value!r}")
         iterations = self.iterations
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-            raise InputError(f"CRFParams.iterations must be an integer >= 0, got {iterations!r}")
+            raise ConfigError("iterations", f"must be an integer >= 0, got {iterations!r}")

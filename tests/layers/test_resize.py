@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from deeplab_tf.config import DECODER_OUTPUT_STRIDES, OUTPUT_STRIDES
 from deeplab_tf.layers import ResizeToMatch, ScaleImage, resize
-from deeplab_tf.training.losses import downsample_labels
+from deeplab_tf.losses import downsample_labels
 
 FLAGS_DIR = pathlib.Path(__file__).resolve().parents[2] / "flags"
 # Output sides up to 1025: powers of two and their neighbours, the recipes' crops and the issue's.

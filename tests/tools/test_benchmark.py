@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from deeplab_tf import ModelConfig
-from tools import benchmark_table
-from tools.benchmark_modes import BenchmarkConfig, run_benchmark
+from deeplab_tf.benchmarking import table as benchmark_table
+from tools import benchmark_table as benchmark_table_tool
+from deeplab_tf.benchmarking import BenchmarkConfig, run_benchmark
 
 
 def test_inference_mode_writes_utilisation(tmp_path, capsys):
@@ -38,7 +39,7 @@ def test_inference_mode_writes_utilisation(tmp_path, capsys):
     assert report["model_config"]["backbone"] == "resnet18"
     assert report["machine"]["cpu_count"] >= 1
 
-    assert benchmark_table.main([str(output)]) == 0
+    assert benchmark_table_tool.main([str(output)]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[2].startswith("| inference: v3 R-18 OS16, 64×64, batch 1, float32 | ")
 

@@ -145,7 +145,7 @@ def _evaluator(read, deleted_before_reading=()):
         if step in deleted_before_reading:
             for path in glob.glob(glob.escape(prefix) + ".*"):
                 os.remove(path)
-        saved = int(tf.train.load_variable(prefix, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+        saved = model_dir.checkpoint_step(prefix)
         read.append(saved)
         return _document(saved), None
 

@@ -3,7 +3,7 @@
 import json
 
 from tests.tool_runner import run_tool
-from tools.gpu_check_sections import CORRECTNESS, SECTIONS
+from deeplab_tf.gpu_check import CORRECTNESS, SECTIONS
 
 # The smoke's default input, 65x65, upsamples ResNet-18's 5x5 logits to 65x65, which TensorFlow's own
 # XLA resize gets wrong (tests/layers/test_resize.py): its XLA rows pass with the model's exact resize.

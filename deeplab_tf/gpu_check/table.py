@@ -1,7 +1,7 @@
 """Renders a tools.gpu_check report (the dict it writes as gpu_check.json) as Markdown tables."""
 
-from tools.benchmark_table import describe
-from tools.gpu_check_sections import CORRECTNESS, SPEED
+from deeplab_tf.benchmarking.table import describe
+from deeplab_tf.gpu_check import CORRECTNESS, SPEED
 
 
 def markdown(report):

@@ -1,7 +1,5 @@
-"""Timing helpers for benchmarks: repeated timed runs and the machine's matmul rate."""
+"""Timing for benchmarks: repeated timed runs, the machine's matmul rate, and FLOP utilisation against it."""
 
-import os
-import platform
 import statistics
 import time
 
@@ -38,7 +36,7 @@ def time_against_matmul(run, *, dtype="float32", warmup=2, repeats=5, size=4096,
 
     The machines are shared: other jobs and the host's clock change how fast
     everything runs from one second to the next. Pairing every timed run with
-    a matmul timed just before it lets `paired_utilization` compare the two
+    a matmul timed just before it lets `utilization` compare the two
     under the same conditions, run by run.
 
     Args:
@@ -76,10 +74,26 @@ def paired_ratio(numerators, denominators):
     return statistics.median(a / b for a, b in zip(numerators, denominators))
 
 
-def paired_utilization(flops, timing):
-    """Median over a `time_against_matmul` timing's pairs of (flops / run time) ÷ matmul FLOP/s."""
-    matmul_flops = 2.0 * timing["matmul_size"] ** 3
-    return paired_ratio(timing["matmul_s"], timing["times_s"]) * flops / matmul_flops
+def utilization(flops, timing, matmul_flops_per_s):
+    """The utilisation facts of a timed run of `flops` FLOPs, the one way every tool computes them.
+
+    Args:
+        flops: the FLOPs of one timed run.
+        timing: `time_runs`' or `time_against_matmul`'s dict.
+        matmul_flops_per_s: the run's best matmul rate (`matmul_flops_per_second`).
+
+    Returns:
+        `flops_per_s`, `utilization_vs_best_matmul` and `utilization`: the
+        median over the timing's (run, matmul) pairs where it pairs them
+        (`time_against_matmul`), else the same as against the best matmul.
+    """
+    flops_per_s = flops / timing["median_s"]
+    against_best = flops_per_s / matmul_flops_per_s
+    paired = against_best
+    if "matmul_s" in timing:
+        matmul_flops = 2.0 * timing["matmul_size"] ** 3
+        paired = paired_ratio(timing["matmul_s"], timing["times_s"]) * flops / matmul_flops
+    return {"flops_per_s": flops_per_s, "utilization_vs_best_matmul": against_best, "utilization": paired}
 
 
 def matmul_flops_per_second(dtype="float32", size=4096, repeats=5):
@@ -98,46 +112,3 @@ def _matmul(dtype, size):
     b = tf.cast(tf.random.stateless_normal((size, size), seed=(3, 4)), dtype)
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
     return lambda: matmul().numpy()
-
-
-def machine_facts():
-    """What a benchmark JSON records about where it ran."""
-    cpus = tf.config.list_physical_devices("CPU")
-    gpus = tf.config.list_physical_devices("GPU")
-    cpuinfo = _cpuinfo()
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "platform": platform.platform(),
-        "processor": _cpu_model(cpuinfo) or platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cpu_features": _cpu_features(cpuinfo),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "cpu_devices": len(cpus),
-        "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
-        "cpu_threads": tf.config.threading.get_intra_op_parallelism_threads() or None,
-    }
-
-
-def _cpuinfo():
-    try:
-        with open("/proc/cpuinfo") as file:
-            return file.read()
-    except OSError:
-        return ""
-
-
-def _cpu_model(cpuinfo):
-    for line in cpuinfo.splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return None
-
-
-def _cpu_features(cpuinfo):
-    """The CPU features that decide convolution speed here (AVX-512, AMX), as /proc/cpuinfo lists them."""
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            present = set(line.split(":", 1)[1].split())
-            return [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8") if name in present]
-    return []

@@ -1,0 +1,44 @@
+"""One benchmark run: the machine's facts and matmul rates, a mode's timing, and its utilisation."""
+
+from absl import logging
+
+from deeplab_tf.benchmarking import crf, inference, input_pipeline, machine, tflite, timing, training
+
+
+def run_benchmark(mode, config):
+    """One benchmark run: the JSON-ready dict tools.benchmark prints and writes.
+
+    The machine's facts and its best float32 and bfloat16 matmul rates (of
+    the matmuls timed alone and those paired with the mode's runs), the mode's
+    own timing (a `MODES` function of `config`), and, for a mode that counts
+    FLOPs, `timing.utilization`'s `flops_per_s`, `utilization_vs_best_matmul`
+    and `utilization` (the median over the mode's (run, matmul) pairs where it
+    pairs them).
+    """
+    result = {
+        "mode": mode,
+        "input_size": list(config.input_size),
+        "batch_size": config.batch_size,
+        "mixed_precision": config.dtype_policy,
+        "jit_compile": config.jit_compile,
+        "machine": machine.machine_facts(),
+    }
+    logging.info("measuring the machine's matmul rate")
+    for dtype in ("float32", "bfloat16"):
+        result[f"matmul_flops_per_s_{dtype}"], _ = timing.matmul_flops_per_second(dtype, size=config.matmul_size)
+
+    logging.info("timing mode %s", mode)
+    result.update(MODES[mode](config))
+    dtype = "bfloat16" if config.dtype_policy == "mixed_bfloat16" else "float32"
+    if "matmul_s" in result:
+        # The matmuls paired with the runs are the run's too: on a busy machine one of them may be the fastest.
+        fastest = 2.0 * result["matmul_size"] ** 3 / min(result["matmul_s"])
+        result[f"matmul_flops_per_s_{dtype}"] = max(result[f"matmul_flops_per_s_{dtype}"], fastest)
+    result["matmul_flops_per_s"] = result[f"matmul_flops_per_s_{dtype}"]
+    if result.get("flops"):
+        result.update(timing.utilization(result["flops"], result, result["matmul_flops_per_s"]))
+    return result
+
+
+MODES = {"inference": inference.inference, "multiscale": inference.multiscale, "train": training.train,
+         "data": input_pipeline.data, "crf": crf.crf, "tflite": tflite.tflite}
