@@ -12,7 +12,7 @@ from PIL import Image
 from deeplab_tf.data.synthetic import render_example
 from deeplab_tf.evaluation.crf_search import search_document, write_search
 from deeplab_tf.postprocess import CRFParams
-from tests.tool_runner import run_tool, tool_env
+from tests.tool_runner import run_tool, run_tools, tool_env
 
 # Loads the export with TensorFlow alone (no deeplab_tf) and runs both signatures.
 _SERVE = """
@@ -79,15 +79,16 @@ def test_crf_export_serves_the_labels_of_predict_crf_at_odd_sizes(tmp_path, v3_m
 
     # A CRF export is refused by TFLite conversion with one line, by predict --crf (twice the CRF)
     # and by predict with scales (the CRF would refine each scale on its own).
-    for tool, flags, starts in (
+    refusals = (
         ("convert_tflite", [f"--saved_model_dir={export_dir}", f"--output={tmp_path / 'm.tflite'}"],
          "--saved_model_dir:"),
         ("predict", [f"--model={export_dir}", f"--input={inputs}", f"--output_dir={tmp_path / 'o2'}", "--crf"],
          "--crf:"),
         ("predict", [f"--model={export_dir}", f"--input={inputs}", f"--output_dir={tmp_path / 'o3'}",
                      "--eval_scales=0.5,1"], "--eval_scales:"),
-    ):
-        refused = run_tool(tool, *flags)
+    )
+    # They stop at start, so one process serves the three.
+    for (tool, _, starts), refused in zip(refusals, run_tools([(tool, flags) for tool, flags, _ in refusals])):
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
         assert refused.stderr.strip().splitlines()[-1].startswith(f"{tool}: error: {starts}")
     assert not os.path.exists(tmp_path / "m.tflite")
