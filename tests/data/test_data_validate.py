@@ -10,6 +10,7 @@ import tensorflow as tf
 from deeplab_tf.data import read_split, validate_split
 from deeplab_tf.data import convert
 from deeplab_tf.errors import DataError
+from tests.tool_runner import run_tools
 
 SIZE = (24, 32)
 # example id → (file it names, words of the fault)
@@ -52,9 +53,19 @@ def bad_voc(tmp_path_factory, data_helpers):
 
 
 @pytest.fixture(scope="module")
-def tool_on_train(bad_voc, data_helpers):
-    return data_helpers.run_tool("validate_dataset", "--dataset=voc2012",
-                                 f"--dataset_dir={bad_voc}", "--split=train")
+def tool_runs(bad_voc):
+    """validate_dataset on the train, clean and empty splits, in one process (one TensorFlow import)."""
+    train, clean, empty = run_tools([
+        ("validate_dataset", ["--dataset=voc2012", f"--dataset_dir={bad_voc}", "--split=train"]),
+        ("validate_dataset", ["--dataset=voc2012", f"--dataset_dir={bad_voc}", "--split=clean", "--num_classes=21"]),
+        ("validate_dataset", ["--dataset=voc2012", f"--dataset_dir={bad_voc}", "--split=empty"]),
+    ])
+    return {"train": train, "clean": clean, "empty": empty}
+
+
+@pytest.fixture(scope="module")
+def tool_on_train(tool_runs):
+    return tool_runs["train"]
 
 
 @pytest.mark.parametrize("example", sorted(FAULTS))
@@ -84,9 +95,8 @@ def test_tool_exits_nonzero_naming_each_bad_file_and_fault(bad_voc, tool_on_trai
     assert any(words in line for line in lines), tool_on_train.stdout
 
 
-def test_tool_accepts_converted_images_and_prints_a_summary(bad_voc, data_helpers):
-    result = data_helpers.run_tool("validate_dataset", "--dataset=voc2012",
-                                   f"--dataset_dir={bad_voc}", "--split=clean", "--num_classes=21")
+def test_tool_accepts_converted_images_and_prints_a_summary(tool_runs):
+    result = tool_runs["clean"]
     assert result.returncode == 0, result.stdout + result.stderr
     for path, words in CONVERTED.values():
         assert any(path in l and words in l for l in result.stdout.splitlines())
@@ -94,9 +104,8 @@ def test_tool_accepts_converted_images_and_prints_a_summary(bad_voc, data_helper
     assert "class pixel frequencies" in result.stdout and "background" in result.stdout
 
 
-def test_tool_on_an_empty_split(bad_voc, data_helpers):
-    empty = data_helpers.run_tool("validate_dataset", "--dataset=voc2012",
-                                  f"--dataset_dir={bad_voc}", "--split=empty")
+def test_tool_on_an_empty_split(tool_runs):
+    empty = tool_runs["empty"]
     assert empty.returncode == 1 and "empty.txt: split lists no examples" in empty.stdout
     assert "Traceback" not in empty.stderr
 

@@ -12,7 +12,7 @@ from PIL import Image
 from deeplab_tf.data.synthetic import render_example
 from deeplab_tf.evaluation.crf_search import search_document, write_search
 from deeplab_tf.postprocess import CRFParams
-from tests.tool_runner import run_tool, tool_env
+from tests.tool_runner import run_tools, tool_env
 
 # Loads the export with TensorFlow alone (no deeplab_tf) and runs both signatures.
 _SERVE = """
@@ -42,14 +42,6 @@ def test_crf_export_serves_the_labels_of_predict_crf_at_odd_sizes(tmp_path, v3_m
     grid = [CRFParams(iterations=3, bilateral_rgb_std=5.0), CRFParams(iterations=3)]
     write_search(model_dir / "eval", search_document(grid, [np.eye(2) * 5, np.ones((2, 2))], 0.5, {}))
     export_dir = tmp_path / "export"
-    result = run_tool("export", f"--model_dir={model_dir}", f"--export_dir={export_dir}", "--crf")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "crf_search.json (the best of its search, 100.00% mIoU)" in result.stdout
-    assert "dense CRF (3 iterations)" in result.stdout
-    with open(export_dir / "assets.extra" / "deeplab_export.json") as file:
-        recorded = json.load(file)["crf"]
-    assert recorded["iterations"] == 3 and recorded["bilateral_rgb_std"] == 5.0
-
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     rng = np.random.default_rng(3)
@@ -57,9 +49,31 @@ def test_crf_export_serves_the_labels_of_predict_crf_at_odd_sizes(tmp_path, v3_m
         image = render_example(rng, 64)[0][:height, :width]
         Image.fromarray(image).save(inputs / f"{name}.png")
         np.save(tmp_path / f"{name}.npy", image)
+    # A CRF export is refused by TFLite conversion with one line, by predict --crf (twice the CRF)
+    # and by predict with scales (the CRF would refine each scale on its own).
+    refusals = (
+        ("convert_tflite", [f"--saved_model_dir={export_dir}", f"--output={tmp_path / 'm.tflite'}"],
+         "--saved_model_dir:"),
+        ("predict", [f"--model={export_dir}", f"--input={inputs}", f"--output_dir={tmp_path / 'o2'}", "--crf"],
+         "--crf:"),
+        ("predict", [f"--model={export_dir}", f"--input={inputs}", f"--output_dir={tmp_path / 'o3'}",
+                     "--eval_scales=0.5,1"], "--eval_scales:"),
+    )
+    # The export, predict --crf and the refusals run one after the other in one process (one
+    # TensorFlow import, not five); the export is served below by a process of its own.
+    result, predicted, *refused_runs = run_tools([
+        ("export", [f"--model_dir={model_dir}", f"--export_dir={export_dir}", "--crf"]),
+        ("predict", [f"--model={v3_model_dir}", f"--input={inputs}", f"--output_dir={tmp_path / 'out'}", *crf_flags,
+                     "--crf_batch_size=4"]),
+        *((tool, flags) for tool, flags, _ in refusals),
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "crf_search.json (the best of its search, 100.00% mIoU)" in result.stdout
+    assert "dense CRF (3 iterations)" in result.stdout
+    with open(export_dir / "assets.extra" / "deeplab_export.json") as file:
+        recorded = json.load(file)["crf"]
+    assert recorded["iterations"] == 3 and recorded["bilateral_rgb_std"] == 5.0
 
-    predicted = run_tool("predict", f"--model={v3_model_dir}", f"--input={inputs}",
-                         f"--output_dir={tmp_path / 'out'}", *crf_flags, "--crf_batch_size=4")
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     arrays = [str(tmp_path / f"{name}.npy") for name, _ in SIZES]
     served = subprocess.run([sys.executable, "-c", _SERVE, str(export_dir), *arrays], cwd=tmp_path,
@@ -77,17 +91,7 @@ def test_crf_export_serves_the_labels_of_predict_crf_at_odd_sizes(tmp_path, v3_m
         changed += np.sum(outputs["raw_labels"] != outputs["labels"])
     assert changed > 0  # the CRF moved some labels, so "raw" and "refined" are not one output twice
 
-    # A CRF export is refused by TFLite conversion with one line, by predict --crf (twice the CRF)
-    # and by predict with scales (the CRF would refine each scale on its own).
-    for tool, flags, starts in (
-        ("convert_tflite", [f"--saved_model_dir={export_dir}", f"--output={tmp_path / 'm.tflite'}"],
-         "--saved_model_dir:"),
-        ("predict", [f"--model={export_dir}", f"--input={inputs}", f"--output_dir={tmp_path / 'o2'}", "--crf"],
-         "--crf:"),
-        ("predict", [f"--model={export_dir}", f"--input={inputs}", f"--output_dir={tmp_path / 'o3'}",
-                     "--eval_scales=0.5,1"], "--eval_scales:"),
-    ):
-        refused = run_tool(tool, *flags)
+    for (tool, _, starts), refused in zip(refusals, refused_runs):
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
         assert refused.stderr.strip().splitlines()[-1].startswith(f"{tool}: error: {starts}")
     assert not os.path.exists(tmp_path / "m.tflite")

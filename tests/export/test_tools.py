@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.tool_runner import run_tool as _run
+from tests.tool_runner import run_tools
 
 
 def _one_line_error(result, tool, starts):
@@ -20,7 +21,8 @@ def test_export_with_inference_options(tmp_path, v3_model_dir):
     export_dir = str(tmp_path / "export")
     flags = [f"--model_dir={v3_model_dir}", f"--export_dir={export_dir}", "--output_stride=8",
              "--eval_scales=1,0.5", "--flip", "--fixed_input_size=64"]
-    result = _run("export", *flags)
+    # The second run (refused: an existing SavedModel is replaced only when asked) shares the first's process.
+    result, again = run_tools([("export", flags), ("export", flags)])
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith(f"to {export_dir}")
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".export-")]
@@ -37,15 +39,18 @@ def test_export_with_inference_options(tmp_path, v3_model_dir):
     np.testing.assert_allclose(tf.reduce_sum(outputs["probabilities"], -1), 1.0, atol=1e-5)
 
     # An existing SavedModel is replaced only when asked.
-    _one_line_error(_run("export", *flags), "export", "--export_dir:")
+    _one_line_error(again, "export", "--export_dir:")
 
 
 def test_export_bad_input_is_one_line(tmp_path, v3_model_dir):
-    _one_line_error(_run("export", f"--model_dir={tmp_path}", f"--export_dir={tmp_path}/e"), "export", "model_dir:")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("mine")
-    _one_line_error(_run("export", f"--model_dir={v3_model_dir}", f"--export_dir={tmp_path}/notes"),
-                    "export", "--export_dir:")
+    no_model_dir, not_an_export_dir = run_tools([
+        ("export", [f"--model_dir={tmp_path}", f"--export_dir={tmp_path}/e"]),
+        ("export", [f"--model_dir={v3_model_dir}", f"--export_dir={tmp_path}/notes"]),
+    ])
+    _one_line_error(no_model_dir, "export", "model_dir:")
+    _one_line_error(not_an_export_dir, "export", "--export_dir:")
     assert (tmp_path / "notes" / "a.txt").read_text() == "mine"
 
 
@@ -82,11 +87,13 @@ def test_convert_exits_1_when_parity_fails(tmp_path, tiny_saved_model):
 
 def test_convert_bad_input_is_one_line(tmp_path, bare_saved_model):
     out = f"--output={tmp_path}/m.tflite"
-    _one_line_error(_run("convert_tflite", f"--saved_model_dir={tmp_path}", out), "convert_tflite",
-                    "saved_model_dir:")
-    # This export records no dataset, and int8 needs one to calibrate on.
-    _one_line_error(_run("convert_tflite", f"--saved_model_dir={bare_saved_model}", out, "--quantization=int8"),
-                    "convert_tflite", "--dataset: int8")
+    # The second export records no dataset, and int8 needs one to calibrate on.
+    no_saved_model, no_dataset = run_tools([
+        ("convert_tflite", [f"--saved_model_dir={tmp_path}", out]),
+        ("convert_tflite", [f"--saved_model_dir={bare_saved_model}", out, "--quantization=int8"]),
+    ])
+    _one_line_error(no_saved_model, "convert_tflite", "saved_model_dir:")
+    _one_line_error(no_dataset, "convert_tflite", "--dataset: int8")
     assert not os.path.exists(f"{tmp_path}/m.tflite")
 
 

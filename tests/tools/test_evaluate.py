@@ -10,7 +10,7 @@ from PIL import Image
 
 from deeplab_tf import ModelConfig, build_model, model_dir
 from deeplab_tf.data import synthetic
-from tests.tool_runner import run_tool
+from tests.tool_runner import run_tool, run_tools
 
 CONTRACT_KEYS = {"miou", "per_class_iou", "pixel_accuracy", "num_images"}
 
@@ -110,24 +110,33 @@ def test_os8_multi_scale_flip_and_crf_with_report_in_named_files(run_dir):
     assert "CRF IoU %" in result.stdout
 
 
-@pytest.mark.parametrize(
-    "flags, flag",
-    [
-        (["--eval_scales=1,0"], "--eval_scales"),
-        (["--output_stride=12"], "--output_stride"),
-        (["--dataset=voc2012", "--dataset_dir=/nonexistent"], "--dataset"),
-        (["--crf", "--crf_bilateral_xy_std=0"], "--crf_bilateral_xy_std"),
-    ],
-)
-def test_bad_flags_are_one_line_errors_naming_the_flag(run_dir, flags, flag):
-    result = _run(f"--model_dir={run_dir[0]}", *flags)
+BAD_FLAGS = [
+    (["--eval_scales=1,0"], "--eval_scales"),
+    (["--output_stride=12"], "--output_stride"),
+    (["--dataset=voc2012", "--dataset_dir=/nonexistent"], "--dataset"),
+    (["--crf", "--crf_bilateral_xy_std=0"], "--crf_bilateral_xy_std"),
+]
+
+
+@pytest.fixture(scope="module")
+def refused(run_dir, tmp_path_factory):
+    """The runs that stop at start, in one process (one TF import): each of BAD_FLAGS, then a folder that is no
+    model directory (last, with that folder)."""
+    not_a_model_dir = str(tmp_path_factory.mktemp("not_a_model_dir"))
+    cases = [("evaluate", [f"--model_dir={run_dir[0]}", *flags]) for flags, _ in BAD_FLAGS]
+    return run_tools([*cases, ("evaluate", [f"--model_dir={not_a_model_dir}"])]), not_a_model_dir
+
+
+@pytest.mark.parametrize("index", range(len(BAD_FLAGS)), ids=[flag for _, flag in BAD_FLAGS])
+def test_bad_flags_are_one_line_errors_naming_the_flag(refused, index):
+    result, flag = refused[0][index], BAD_FLAGS[index][1]
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"evaluate: error: {flag}:"), result.stderr
 
 
-def test_a_folder_that_is_no_model_dir_is_named(tmp_path):
-    result = _run(f"--model_dir={tmp_path}")
+def test_a_folder_that_is_no_model_dir_is_named(refused):
+    result, tmp_path = refused[0][-1], refused[1]
     assert result.returncode != 0 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("evaluate: error:") and str(tmp_path) in last

@@ -14,7 +14,7 @@ from deeplab_tf.config import ModelConfig
 from deeplab_tf.errors import DataError, InputError
 from deeplab_tf.evaluation import EvaluationResult, metrics_document, watch
 from deeplab_tf.training import CheckpointKeeper
-from tests.tool_runner import REPO, run_tool, tool_command, tool_env
+from tests.tool_runner import REPO, run_tool, run_tools, tool_command, tool_env
 
 TINY = ["--backbone=resnet18", "--crop_size=64", "--batch_size=4", "--seed=5", "--image_summary_steps=0",
         "--novalidate_dataset", "--progress=log", "--log_seconds=0", "--steps_per_loop=1",
@@ -78,8 +78,21 @@ def test_watching_while_training_scores_every_checkpoint_as_evaluate_does_resume
     for record in history:
         assert record["miou"] == pytest.approx(in_process[record["step"]], abs=1e-6)
 
-    # A plain evaluation of the newest checkpoint gives the last line's numbers and settings.
-    plain = run_tool("evaluate", f"--model_dir={directory}")
+    # A plain evaluation of the newest checkpoint gives the last line's numbers and settings. Then the
+    # watcher, restarted on the run told it will train 10 steps, evaluates nothing again and times out.
+    # Plain evaluation reads neither train_steps nor the history, so the config is rewritten first and
+    # both run one after the other in one process (one TensorFlow import, not two).
+    config_file = os.path.join(directory, model_dir.CONFIG_FILE)
+    with open(config_file) as file:
+        record = json.load(file)
+    record["train"]["train_steps"] = 10
+    with open(config_file, "w") as file:
+        json.dump(record, file)
+    before = open(os.path.join(directory, "eval", "metrics_history.jsonl")).read()
+    plain, again = run_tools([
+        ("evaluate", [f"--model_dir={directory}"]),
+        ("evaluate", [f"--model_dir={directory}", "--watch", "--watch_interval=0.1", "--watch_timeout=1"]),
+    ])
     assert plain.returncode == 0, plain.stderr
     with open(os.path.join(directory, "eval", "metrics.json")) as file:
         metrics = json.load(file)
@@ -94,15 +107,7 @@ def test_watching_while_training_scores_every_checkpoint_as_evaluate_does_resume
         {record["step"]: record["per_class_iou"][0] for record in history})
     assert sorted(_scalars(log_dir, "eval/pixel_accuracy")) == [1, 2, 3]
 
-    # Restarted on the run, told it will train 10 steps: it evaluates nothing again, and times out.
-    config_file = os.path.join(directory, model_dir.CONFIG_FILE)
-    with open(config_file) as file:
-        record = json.load(file)
-    record["train"]["train_steps"] = 10
-    with open(config_file, "w") as file:
-        json.dump(record, file)
-    before = open(os.path.join(directory, "eval", "metrics_history.jsonl")).read()
-    again = run_tool("evaluate", f"--model_dir={directory}", "--watch", "--watch_interval=0.1", "--watch_timeout=1")
+    # The restarted watcher.
     assert again.returncode == 3, again.stdout + again.stderr
     assert "3 already in" in again.stdout, again.stdout
     last = again.stderr.strip().splitlines()[-1]

@@ -2,15 +2,26 @@
 
 import json
 
-from tests.tool_runner import run_tool
+import pytest
+
+from tests.tool_runner import run_tools
+
+COMMAND_LINES = {
+    "contract": ["--backbone=resnet18", "--output_stride=8", "--num_classes=4", "--input_size=64,96"],
+    "small": ["--backbone=resnet18", "--input_size=64"],
+    "large": ["--backbone=resnet18", "--input_size=128"],
+    "bad_flag": ["--backbone=resnet18", "--multi_grid=1,2,4"],
+}
 
 
-def _run(*flags):
-    return run_tool("model_info", *flags)
+@pytest.fixture(scope="module")
+def runs():
+    """{name: CompletedProcess} of model_info on each of COMMAND_LINES, run in one process (one TF import)."""
+    return dict(zip(COMMAND_LINES, run_tools([("model_info", flags) for flags in COMMAND_LINES.values()])))
 
 
-def test_prints_contract_keys():
-    result = _run("--backbone=resnet18", "--output_stride=8", "--num_classes=4", "--input_size=64,96")
+def test_prints_contract_keys(runs):
+    result = runs["contract"]
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["output_stride"] == 8
@@ -24,14 +35,14 @@ def test_prints_contract_keys():
     assert info["flops"] > 0
 
 
-def test_flops_scale_with_input_area():
-    small = json.loads(_run("--backbone=resnet18", "--input_size=64").stdout)["flops"]
-    large = json.loads(_run("--backbone=resnet18", "--input_size=128").stdout)["flops"]
+def test_flops_scale_with_input_area(runs):
+    small = json.loads(runs["small"].stdout)["flops"]
+    large = json.loads(runs["large"].stdout)["flops"]
     assert 3.5 < large / small < 4.5
 
 
-def test_bad_flag_is_one_line_naming_it():
-    result = _run("--backbone=resnet18", "--multi_grid=1,2,4")
+def test_bad_flag_is_one_line_naming_it(runs):
+    result = runs["bad_flag"]
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("model_info: error: --multi_grid:")

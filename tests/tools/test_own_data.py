@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.tool_runner import run_tool
+from tests.tool_runner import run_tools
 
 COLORS = [[0, 0, 0], [250, 200, 0], [0, 120, 255]]
 NAMES = ["background", "sun", "lake"]
@@ -41,10 +41,21 @@ def _ok(result):
 
 
 def test_validate_train_evaluate_predict(my_data, tmp_path):
+    # The four commands run one after the other in one process (one TensorFlow import, not four).
+    stats_dir, model_dir, out = str(tmp_path / "stats"), str(tmp_path / "run"), str(tmp_path / "predictions")
+    validated, trained, evaluated, predicted = (_ok(result) for result in run_tools([
+        ("validate_dataset", ["--dataset=folder", f"--dataset_dir={my_data}", "--split=train",
+                              f"--stats_dir={stats_dir}"]),
+        ("train", ["--dataset=folder", f"--dataset_dir={my_data}", f"--model_dir={model_dir}",
+                   "--backbone=resnet18", "--multi_grid=1,2", "--crop_size=64", "--batch_size=4",
+                   "--train_steps=3", "--optimizer=adam", "--base_learning_rate=0.001",
+                   "--class_weights=median_frequency", "--image_summary_steps=0", "--steps_per_loop=1",
+                   "--seed=1", "--progress=log"]),
+        ("evaluate", [f"--model_dir={model_dir}"]),
+        ("predict", [f"--model={model_dir}", f"--input={os.path.join(my_data, 'images')}", f"--output_dir={out}"]),
+    ]))
+
     # 1. Validate: statistics and the class-frequency picture.
-    stats_dir = str(tmp_path / "stats")
-    validated = _ok(run_tool("validate_dataset", "--dataset=folder", f"--dataset_dir={my_data}", "--split=train",
-                             f"--stats_dir={stats_dir}"))
     assert "warning:" not in validated.stdout
     with open(os.path.join(stats_dir, "stats.json")) as file:
         stats = json.load(file)
@@ -56,12 +67,6 @@ def test_validate_train_evaluate_predict(my_data, tmp_path):
         assert chart.format == "PNG" and chart.width > 300
 
     # 2. Train a few steps of a tiny network, median-frequency weighted.
-    model_dir = str(tmp_path / "run")
-    trained = _ok(run_tool("train", "--dataset=folder", f"--dataset_dir={my_data}", f"--model_dir={model_dir}",
-                           "--backbone=resnet18", "--multi_grid=1,2", "--crop_size=64", "--batch_size=4",
-                           "--train_steps=3", "--optimizer=adam", "--base_learning_rate=0.001",
-                           "--class_weights=median_frequency", "--image_summary_steps=0", "--steps_per_loop=1",
-                           "--seed=1", "--progress=log"))
     assert "finished at step 3" in trained.stdout
     with open(os.path.join(model_dir, "model_config.json")) as file:
         record = json.load(file)
@@ -71,13 +76,9 @@ def test_validate_train_evaluate_predict(my_data, tmp_path):
     assert record["dataset"]["palette"] == COLORS
 
     # 3. Evaluate on the held-out split (by name) and predict, coloured with classes.json's colours.
-    _ok(run_tool("evaluate", f"--model_dir={model_dir}"))
     with open(os.path.join(model_dir, "eval", "metrics.json")) as file:
         metrics = json.load(file)
     assert metrics["num_images"] == 1 and len(metrics["per_class_iou"]) == 3
-    out = str(tmp_path / "predictions")
-    _ok(run_tool("predict", f"--model={model_dir}", f"--input={os.path.join(my_data, 'images')}",
-                 f"--output_dir={out}"))
     with Image.open(os.path.join(out, "photo_00.png")) as labels:
         assert labels.mode == "P" and labels.size == (64, 64)
         assert np.asarray(labels.getpalette()[:9]).reshape(3, 3).tolist() == COLORS

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.tool_runner import REPO, run_tool, tool_command, tool_env
+from tests.tool_runner import REPO, run_tool, run_tools, tool_command, tool_env
 
 TINY = ["--backbone=resnet18", "--crop_size=64", "--batch_size=4", "--seed=5", "--image_summary_steps=0",
         "--novalidate_dataset", "--progress=log", "--log_seconds=0", "--steps_per_loop=1"]
@@ -45,22 +45,34 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("flags, flag", [
+BAD_FLAGS = [
     (["--batch_size=3", "--strategy=mirrored", "--cpu_logical_devices=2"], "--batch_size"),
     (["--model_variant=v2", "--output_stride=8", "--atrous_rates=6,12,18"], "--atrous_rates"),
     (["--dataset=imagenet"], "--dataset"),
     (["--crop_size=64,x"], "--crop_size"),
     (["--eval_steps=-1"], "--eval_steps"),
     (["--eval_max_images=-1"], "--eval_max_images"),
-])
-def test_bad_flags_fail_at_start_in_one_line_naming_the_flag(dataset_dir, tmp_path, flags, flag):
-    result = _run("--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={tmp_path / 'run'}",
-                  "--backbone=resnet18", "--multi_grid=1,2", *flags, timeout=120)
+]
+
+
+@pytest.fixture(scope="module")
+def refused(dataset_dir, tmp_path_factory):
+    """(CompletedProcess, its model_dir) for each of BAD_FLAGS, run in one process: one TF import, not six."""
+    model_dirs = [tmp_path_factory.mktemp("refused") / "run" for _ in BAD_FLAGS]
+    results = run_tools([("train", ["--dataset=synthetic", f"--dataset_dir={dataset_dir}", f"--model_dir={model_dir}",
+                                    "--backbone=resnet18", "--multi_grid=1,2", *flags])
+                         for model_dir, (flags, _) in zip(model_dirs, BAD_FLAGS)], timeout=300)
+    return list(zip(results, model_dirs))
+
+
+@pytest.mark.parametrize("index", range(len(BAD_FLAGS)), ids=[flag for _, flag in BAD_FLAGS])
+def test_bad_flags_fail_at_start_in_one_line_naming_the_flag(refused, index):
+    (result, model_dir), flag = refused[index], BAD_FLAGS[index][1]
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("train: error:") and flag in last, last
-    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+    assert not os.path.exists(model_dir / "checkpoints")
 
 
 def test_kill_9_mid_run_then_the_same_command_resumes_and_finishes(dataset_dir, tmp_path):
