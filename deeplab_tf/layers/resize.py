@@ -101,8 +101,8 @@ def _bilinear_matrix(in_size, out_size):
 
     As TensorFlow's kernel (`compute_interpolation_weights`, half-pixel
     centres): output i samples the input at x = (i + 0.5) · (in / out) − 0.5,
-    from floor(x) and ceil(x) clamped to the input, weighted 1 − (x − floor(x))
-    and x − floor(x).
+    between the neighbours ⌊x⌋ and ⌈x⌉ clamped to the input, weighted
+    1 − (x − ⌊x⌋) and x − ⌊x⌋.
     """
     scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
     x = (tf.cast(tf.range(out_size), tf.float32) + 0.5) * scale - 0.5
