@@ -12,7 +12,8 @@ from deeplab_tf.batch_norm_folding import fold_batch_norms
 from deeplab_tf.benchmarking import timing
 from deeplab_tf.errors import ConfigError
 from deeplab_tf.export.parity import label_agreement
-from deeplab_tf.inference import InferenceSettings, predict_probabilities, scaled_size
+from deeplab_tf.inference import InferenceSettings, predict_probabilities
+from deeplab_tf.layers.resize import scaled_size
 from deeplab_tf.models import build_model, rebuild
 from deeplab_tf.profile import forward_graph, graph_flops, padding_flops
 

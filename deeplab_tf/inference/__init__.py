@@ -9,7 +9,6 @@ from deeplab_tf.inference.predictor import (
     Predictor,
     at_output_stride,
     predict_probabilities,
-    scaled_size,
     sliding_window_logits,
 )
 from deeplab_tf.inference.saved_model import (
@@ -30,6 +29,5 @@ __all__ = [
     "SavedModelLogits",
     "at_output_stride",
     "predict_probabilities",
-    "scaled_size",
     "sliding_window_logits",
 ]

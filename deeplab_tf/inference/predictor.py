@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from deeplab_tf.inference.settings import InferenceSettings
+from deeplab_tf.layers.resize import scaled_size
 from deeplab_tf.models import rebuild
 
 
@@ -11,11 +12,6 @@ def at_output_stride(model, output_stride):
     if not output_stride or output_stride == model.model_config.output_stride:
         return model
     return rebuild(model, output_stride=output_stride)
-
-
-def scaled_size(size, scale):
-    """ceil(size × scale), the convention of the models' `ScaleImage` (v2 MSC)."""
-    return tf.cast(tf.math.ceil(tf.cast(size, tf.float32) * scale), tf.int32)
 
 
 def _tile_starts(length, tile, stride):
