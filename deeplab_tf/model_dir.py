@@ -73,8 +73,15 @@ def save_model_dir(model, model_dir, dataset=None):
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=copy), os.path.join(model_dir, CHECKPOINT_DIR),
                                          max_to_keep=1)
     path = manager.save()
-    with atomic_path(os.path.join(model_dir, MODEL_FILE), suffix=".keras") as temporary:
-        copy.save(temporary)
+    save_keras_file(copy, model_dir)
+    return path
+
+
+def save_keras_file(model, model_dir):
+    """Writes `model` as `model_dir/model.keras` (safe-mode loadable), atomically; returns its path."""
+    path = os.path.join(model_dir, MODEL_FILE)
+    with atomic_path(path, suffix=".keras") as temporary:
+        model.save(temporary)
     return path
 
 

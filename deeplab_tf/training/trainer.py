@@ -24,7 +24,6 @@ from deeplab_tf import data as data_lib
 from deeplab_tf import model_dir as model_dir_lib
 from deeplab_tf.backbones import load_imagenet_weights
 from deeplab_tf.data import palettes
-from deeplab_tf.files import atomic_path
 from deeplab_tf.inference import InferenceSettings, Predictor
 from deeplab_tf.models import build_model
 from deeplab_tf.training import checkpoints, cluster as cluster_lib, preflight, strategy as strategy_lib
@@ -254,10 +253,7 @@ class Trainer:
         """
         copy = build_model(self.model_config, dtype_policy="float32")
         tf.train.Checkpoint(model=copy).read(checkpoint).expect_partial().assert_existing_objects_matched()
-        path = os.path.join(self.model_dir, model_dir_lib.MODEL_FILE)
-        with atomic_path(path, suffix=".keras") as temporary:
-            copy.save(temporary)
-        return path
+        return model_dir_lib.save_keras_file(copy, self.model_dir)
 
 
 class _Plan(typing.NamedTuple):
