@@ -26,7 +26,6 @@ without a new one.
 
 import dataclasses
 import os
-import sys
 
 from absl import flags, logging
 
@@ -47,7 +46,7 @@ from deeplab_tf.evaluation import (  # noqa: E402
     read_metrics_files,
     write_metrics_file,
 )
-from deeplab_tf.evaluation import watch as watch_lib  # noqa: E402
+from deeplab_tf.evaluation import sidecar  # noqa: E402
 from deeplab_tf.evaluation.report import write_report  # noqa: E402
 from deeplab_tf.inference import Predictor  # noqa: E402
 
@@ -239,48 +238,14 @@ def _watch():
         raise cli.UsageError(f"--watch_interval: must be > 0 seconds, got {FLAGS.watch_interval}")
     if FLAGS.watch_timeout < 0:
         raise cli.UsageError(f"--watch_timeout: must be >= 0 seconds (0: wait forever), got {FLAGS.watch_timeout}")
-    config_file = os.path.join(path, model_dir_lib.CONFIG_FILE)
-    if not os.path.isfile(config_file):
-        print(f"watch: waiting for {config_file} (the trainer writes it before its first step)", flush=True)
-        if not watch_lib.wait_for(lambda: os.path.isfile(config_file), interval=FLAGS.watch_interval,
-                                  timeout=FLAGS.watch_timeout):
-            print(f"watch: stopped: no {config_file} within --watch_timeout={FLAGS.watch_timeout:g} s",
-                  file=sys.stderr)
-            return WATCH_TIMEOUT_STATUS
-    job = _job_from_flags()
-    name = job.output_name[: -len(".json")]
-    history_path, log_dir = watch_lib.output_paths(path, name)
-    final = watch_lib.final_step(path)
-    print(f"watch: {os.path.join(path, model_dir_lib.CHECKPOINT_DIR)} every {FLAGS.watch_interval:g} s until step "
-          f"{final if final is not None else '? (no train_steps recorded)'} or {FLAGS.watch_timeout:g} s without "
-          f"a new checkpoint; {len(watch_lib.read_history(history_path))} already in {history_path}", flush=True)
 
-    def evaluate_checkpoint(step, prefix):
-        return _evaluate_checkpoint(job, prefix)[1:3]
+    def prepare():
+        job = _job_from_flags()
+        return (lambda step, prefix: _evaluate_checkpoint(job, prefix)[1:3]), job.output_name[: -len(".json")], \
+            _settings(job)
 
-    def evaluated(record):
-        crf = f", with CRF {record['with_crf']['miou']:.4f}" if "with_crf" in record else ""
-        print(f"step {record['step']}: mIoU {record['miou']:.4f}{crf}, pixel accuracy "
-              f"{record['pixel_accuracy']:.4f} on {record['num_images']} images "
-              f"({record['timing']['total_s']:.1f} s; {os.path.basename(record['checkpoint'])})", flush=True)
-
-    def skipped(step, prefix, error):
-        print(f"step {step}: skipped {os.path.basename(prefix)}: deleted (checkpoint retention) before it "
-              f"could be read", flush=True)
-
-    outcome = watch_lib.watch(path, evaluate_checkpoint, name=name, settings=_settings(job),
-                              interval=FLAGS.watch_interval, timeout=FLAGS.watch_timeout,
-                              on_evaluated=evaluated, on_skipped=skipped)
-    summary = (f"{len(outcome.evaluated)} evaluated, {len(outcome.skipped)} skipped; history in {history_path}, "
-               f"TensorBoard in {log_dir}")
-    if outcome.reason == watch_lib.FINAL_STEP:
-        print(f"watch: done: the final step's checkpoint (step {outcome.final_step}) is evaluated; {summary}")
-        return 0
-    newest = "none evaluated" if outcome.last_step is None else f"newest evaluated step {outcome.last_step}"
-    final = "not recorded" if outcome.final_step is None else outcome.final_step
-    print(f"watch: stopped: no new checkpoint within --watch_timeout={FLAGS.watch_timeout:g} s ({newest}, "
-          f"final step {final}); {summary}", file=sys.stderr)
-    return WATCH_TIMEOUT_STATUS
+    reached_final = sidecar.run(path, prepare, interval=FLAGS.watch_interval, timeout=FLAGS.watch_timeout)
+    return 0 if reached_final else WATCH_TIMEOUT_STATUS
 
 
 def _search_grid(crf_params):

@@ -20,19 +20,14 @@ from absl import flags, logging
 # tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
 from tools import cli, inference_flags, model_flags
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
-from deeplab_tf import visualize  # noqa: E402
-from deeplab_tf import label_space  # noqa: E402
-from deeplab_tf.data import DatasetInfo, palettes  # noqa: E402
-from deeplab_tf.errors import DataError, InputError  # noqa: E402
+from deeplab_tf.errors import InputError  # noqa: E402
 from deeplab_tf.evaluation import images as image_files  # noqa: E402
+from deeplab_tf.evaluation import segment_files  # noqa: E402
 from deeplab_tf.export import read_export_info  # noqa: E402
 from deeplab_tf.inference import Predictor, SavedModelLogits  # noqa: E402
-from deeplab_tf.postprocess import dense_crf, same_size_runs  # noqa: E402
 
 flags.DEFINE_string("model", None, "A model directory, a .keras file or a SavedModel directory.")
 flags.DEFINE_string("input", None, "An image file, a folder of them, or a glob (quote it).")
@@ -69,25 +64,9 @@ def _load_model(path, settings):
     return model, (model_dir_lib.read_model_dir_json(path).get("dataset") or {}) if is_model_dir else {}
 
 
-def _palette(dataset):
-    """The class colours a model's dataset facts record, else its dataset's palette, else VOC's."""
-    ignore_label = int(dataset.get("ignore_label", label_space.IGNORE_LABEL))
-    if dataset.get("palette"):
-        return palettes.palette_array([tuple(c) for c in dataset["palette"]], ignore_label)
-    names = dataset.get("class_names")
-    if dataset.get("name") and names:
-        return palettes.palette_for(DatasetInfo(dataset["name"], len(names), ignore_label, class_names=names))
-    return palettes.palette_array()
-
-
 def _error(message):
     prog = os.path.basename(sys.argv[0]).removesuffix(".py")
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
-
-
-def _out_of_memory(path, image):
-    size = "" if image is None else f" at {image.shape[1]}x{image.shape[0]}"
-    return f"{path}: out of memory{size}; lower --max_pixels or set --window_size"
 
 
 def main(argv):
@@ -101,61 +80,17 @@ def main(argv):
     if not 0.0 <= FLAGS.overlay_alpha <= 1.0:
         raise cli.UsageError(f"--overlay_alpha: must be in [0, 1], got {FLAGS.overlay_alpha}")
     paths = image_files.list_images(FLAGS.input)
-    stems = image_files.output_stems(paths)
-    outputs = [(os.path.join(FLAGS.output_dir, s + ".png"), os.path.join(FLAGS.output_dir, s + "_overlay.png"))
-               for s in stems]
-    inputs = {os.path.abspath(p) for p in paths}
-    for path in (p for pair in outputs for p in pair):
-        if os.path.abspath(path) in inputs:
-            raise cli.UsageError(f"--output_dir: writing {path} would overwrite an input image")
+    outputs = segment_files.plan_outputs(paths, FLAGS.output_dir)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     # --max_pixels is the size guard; Pillow's own would refuse what the user allowed.
     Image.MAX_IMAGE_PIXELS = None
 
     model, dataset = _load_model(FLAGS.model, settings)
-    class_names, palette = dataset.get("class_names"), _palette(dataset)
-    predictor = Predictor(model, settings)
-    # The background stays untinted in overlays (class 0 when the names are unknown).
-    transparent = [i for i, n in enumerate(class_names or ["background"]) if n == "background"]
-
-    failed = 0
-
-    def network_pass():
-        nonlocal failed
-        for path, output in zip(paths, outputs):
-            image = None
-            try:
-                image = image_files.read_image(path, FLAGS.max_pixels)
-                yield path, output, image, predictor(image).numpy()
-            except DataError as error:
-                _error(str(error))
-                failed += 1
-            except (tf.errors.ResourceExhaustedError, MemoryError):
-                _error(_out_of_memory(path, image))
-                failed += 1
-
-    # Consecutive images of one size are refined in one CRF call (--crf_batch_size).
-    batch_size = FLAGS.crf_batch_size if crf_params is not None else 1
-    for run in same_size_runs(network_pass(), batch_size, lambda item: item[3].shape):
-        probabilities = [item[3] for item in run]
-        if crf_params is not None:
-            try:
-                probabilities = dense_crf(np.stack([item[2] for item in run]), np.stack(probabilities),
-                                          crf_params, FLAGS.crf_backend, from_probabilities=True)
-            except (tf.errors.ResourceExhaustedError, MemoryError):
-                for path, _, image, _ in run:
-                    _error(_out_of_memory(path, image))
-                failed += len(run)
-                continue
-        for (path, (label_path, overlay_path), image, _), scores in zip(run, probabilities):
-            labels = np.argmax(scores, axis=-1).astype(label_space.prediction_dtype(scores.shape[-1]))
-            with open(label_path, "wb") as file:
-                file.write(visualize.label_png(labels, palette))
-            with open(overlay_path, "wb") as file:
-                file.write(visualize.rgb_png(visualize.overlay(image, labels, FLAGS.overlay_alpha, transparent,
-                                                               palette)))
-            logging.info("%s → %s", path, label_path)
-
+    failed = segment_files.segment_files(
+        Predictor(model, settings), outputs, palette=segment_files.palette_from_record(dataset),
+        class_names=dataset.get("class_names"), overlay_alpha=FLAGS.overlay_alpha, max_pixels=FLAGS.max_pixels,
+        crf_params=crf_params, crf_backend=FLAGS.crf_backend, crf_batch_size=FLAGS.crf_batch_size,
+        on_error=_error, on_written=lambda image, labels: logging.info("%s → %s", image, labels))
     done = len(paths) - failed
     print(f"wrote {done} label PNGs and overlays to {FLAGS.output_dir}")
     if failed:

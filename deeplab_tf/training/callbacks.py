@@ -101,7 +101,7 @@ class TrainResult:
 class Callbacks:
     """Hooks the trainer calls; the command line prints from them. Every hook is optional.
 
-    The library itself never prints: subclass this (as `tools/train.py` does)
+    The trainer itself never prints: subclass this (as `console.ConsoleProgress` does)
     to show progress, or pass nothing to train silently.
     """
 
