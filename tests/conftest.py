@@ -1,4 +1,4 @@
-"""Test-wide settings: quiet TensorFlow, deterministic seeds."""
+"""Test-wide settings: quiet TensorFlow, deterministic seeds; the headless browser of the report tests."""
 
 import os
 
@@ -16,3 +16,11 @@ def _seed_and_reset():
     # free_memory=False: a full gc.collect() after every test costs up to a second with TensorFlow loaded;
     # Python's own collector still frees the cycles.
     keras.backend.clear_session(free_memory=False)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium (`tests/browser.py`), launched once; its tests skip without one, except under CI."""
+    from tests import browser
+
+    yield from browser.launch()

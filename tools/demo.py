@@ -1,6 +1,6 @@
 """The main job: generate data, train v3 and v2, evaluate, export, predict, report.
 
-    python -m tools.demo --output_dir=runs/demo [--images='my_photos/*.jpg']
+    python -m tools.demo --output_dir=runs/demo [--images='my_photos/*.jpg'] [--v3_train_steps=6000]
 
 Each step runs one of the command-line tools, exactly as a user would, and is
 skipped when what it produces is already there, so running the demo again
@@ -10,6 +10,7 @@ is `output_dir/report.html`.
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,9 @@ flags.DEFINE_list("eval_scales", DEMO_EVAL_SCALES, "Test-time scales of the mult
                   "recipe).")
 flags.DEFINE_integer("num_samples", 6, "Validation images drawn in the report.")
 flags.DEFINE_integer("seed", 0, "Seed of the generated data and of training.")
+flags.DEFINE_integer("v3_train_steps", None, "v3's training steps; default: the recipe's "
+                     "(flags/synthetic_v3.flags). `make demo-long` trains the same recipe longer.", lower_bound=1)
+flags.DEFINE_boolean("dry_run", False, "Print each step's command line and run nothing.")
 flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_bfloat16"],
                   "The trainings' precision. auto: the recipes' mixed_bfloat16 where the CPU runs bfloat16 "
                   "natively (AVX-512 or AMX), float32 where TensorFlow would emulate it, tens of times slower.")
@@ -58,6 +62,7 @@ def _steps(out, data, fresh, precision):
     scales = ",".join(FLAGS.eval_scales)
     samples = os.path.join(out, "samples")
     sample_names = _sample_names(data)
+    v3_steps = [] if FLAGS.v3_train_steps is None else [f"--train_steps={FLAGS.v3_train_steps}"]
     steps = [
         Step("generate data", "make_synthetic_data",
              [f"--output_dir={data}", f"--num_train={FLAGS.num_train}", f"--num_val={FLAGS.num_val}",
@@ -71,7 +76,7 @@ def _steps(out, data, fresh, precision):
              ["--dataset=synthetic", f"--dataset_dir={data}", "--split=train"], always=True),
         Step("train v3", "train",
              ["--flagfile=flags/synthetic_v3.flags", *data_flags, f"--model_dir={v3}", f"--seed={FLAGS.seed}",
-              "--novalidate_dataset", f"--mixed_precision={precision}"],  # the step before validated it
+              "--novalidate_dataset", f"--mixed_precision={precision}", *v3_steps],  # the step before validated it
              outputs=[os.path.join(v3, "model.keras")]),
     ]
     for name, directory, extra in [
@@ -169,6 +174,10 @@ def main(argv):
     del argv
     out = FLAGS.output_dir
     data, fresh = os.path.join(out, "data"), os.path.join(out, "data_fresh")
+    if FLAGS.dry_run:
+        for step in _steps(out, data, fresh, _precision()):
+            print(f"{step.name}: {shlex.join(['python', '-m', f'tools.{step.tool}', *step.args])}")
+        return
     log_dir = os.path.join(out, "logs")
     os.makedirs(log_dir, exist_ok=True)
     timings_path = os.path.join(out, "timings.json")
