@@ -20,11 +20,9 @@ finish; a speed section that fails is reported in the tables without changing it
 """
 
 import dataclasses
-import json
 import os
 import re
 import sys
-import time
 
 from absl import flags
 
@@ -33,7 +31,6 @@ from tools import cli, model_flags
 
 import tensorflow as tf  # noqa: E402
 
-from deeplab_tf.files import write_atomically  # noqa: E402
 from deeplab_tf.gpu_check import SECTIONS, TIMEOUTS, CheckSettings  # noqa: E402
 from deeplab_tf.gpu_check import runner  # noqa: E402
 from deeplab_tf.gpu_check import table as gpu_check_table  # noqa: E402
@@ -152,27 +149,13 @@ def main(argv):
         runner.run_section(FLAGS.section, settings, FLAGS.output_dir)
         return 0
 
-    total = FLAGS.total_timeout_s or (900 if FLAGS.smoke else 480)
-    deadline = time.monotonic() + total
-    report = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "smoke": FLAGS.smoke,
-              "settings": settings.to_dict(), "total_timeout_s": total, "sections": {}}
-    for name in names:
-        left = deadline - time.monotonic()
-        if left < 1:
-            report["sections"][name] = {"section": name, "finished": False, "rows": [],
-                                        "error": f"not run: --total_timeout_s ({total} s) was spent"}
-            continue
-        print(f"gpu_check: {name} ...", file=sys.stderr, flush=True)
-        command = [sys.executable, "-m", "tools.gpu_check", *sys.argv[1:], f"--section={name}"]
-        report["sections"][name] = runner.run_in_child(name, command, FLAGS.output_dir, min(timeouts[name], left))
-    failed = runner.failed_checks(report["sections"])
-    report["passed"] = not failed
-    report["failed"] = [f"{name}: {what}" for name, what in failed]
-
-    table = gpu_check_table.markdown(report)
-    write_atomically(os.path.join(FLAGS.output_dir, "gpu_check.json"), json.dumps(report, indent=2, default=str) + "\n")
-    write_atomically(os.path.join(FLAGS.output_dir, "gpu_check.md"), table)
-    print(table)
+    report = runner.run_all(
+        names, settings, timeouts=timeouts, total_timeout=FLAGS.total_timeout_s or (900 if FLAGS.smoke else 480),
+        output_dir=FLAGS.output_dir, smoke=FLAGS.smoke,
+        command_for=lambda name: [sys.executable, "-m", "tools.gpu_check", *sys.argv[1:], f"--section={name}"],
+        on_section=lambda name: print(f"gpu_check: {name} ...", file=sys.stderr, flush=True))
+    failed = report["failed"]
+    print(gpu_check_table.markdown(report))
     print(f"gpu_check: {'all checks passed' if not failed else f'{len(failed)} check(s) failed'}; wrote "
           f"{os.path.join(FLAGS.output_dir, 'gpu_check.json')} and gpu_check.md", file=sys.stderr)
     return 1 if failed else 0

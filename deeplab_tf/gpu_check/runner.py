@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from deeplab_tf.files import write_atomically
-from deeplab_tf.gpu_check import CORRECTNESS, SECTIONS
+from deeplab_tf.gpu_check import CORRECTNESS, SECTIONS, table
 
 
 def section_file(output_dir, name):
@@ -69,3 +69,30 @@ def failed_checks(sections):
         if "error" in document:
             failed.append((name, document["error"]))
     return failed
+
+
+def run_all(names, settings, *, command_for, timeouts, total_timeout, output_dir, smoke=False, on_section=None):
+    """Runs each section in a child process within its timeout and the total; returns the report.
+
+    Writes `gpu_check.json` and `gpu_check.md` into `output_dir`. `command_for(name)` is the child's
+    command line; a section the total leaves no time for is reported as not run.
+    """
+    os.makedirs(os.path.join(output_dir, "sections"), exist_ok=True)
+    deadline = time.monotonic() + total_timeout
+    report = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "smoke": smoke, "settings": settings.to_dict(),
+              "total_timeout_s": total_timeout, "sections": {}}
+    for name in names:
+        left = deadline - time.monotonic()
+        if left < 1:
+            report["sections"][name] = {"section": name, "finished": False, "rows": [],
+                                        "error": f"not run: --total_timeout_s ({total_timeout} s) was spent"}
+            continue
+        if on_section:
+            on_section(name)
+        report["sections"][name] = run_in_child(name, command_for(name), output_dir, min(timeouts[name], left))
+    failed = failed_checks(report["sections"])
+    report["passed"] = not failed
+    report["failed"] = [f"{name}: {what}" for name, what in failed]
+    write_atomically(os.path.join(output_dir, "gpu_check.json"), json.dumps(report, indent=2, default=str) + "\n")
+    write_atomically(os.path.join(output_dir, "gpu_check.md"), table.markdown(report))
+    return report
