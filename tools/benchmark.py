@@ -9,10 +9,9 @@
 
 Every mode measures the machine's own 4096³ matmul rate in the same run, so that
 speeds are also given as a ratio (model FLOP/s ÷ matmul FLOP/s) that survives a
-busy, shared machine better than absolute times. The inference and train modes
-time each run right after a matmul of the same precision, and `utilization` is the
-median over those pairs; `utilization_vs_best_matmul` divides by the best matmul
-of the run instead.
+busy, shared machine better than absolute times: `utilization` is the median run's
+FLOP/s over the best matmul of the run. The inference and train modes also time
+each run right after a matmul of the same precision (`matmul_s`).
 
 Inference runs the network as tools.evaluate does: BatchNormalization folded
 into the convolutions and oneDNN's reordered weights kept between calls

@@ -11,9 +11,8 @@ def run_benchmark(mode, config):
     The machine's facts and its best float32 and bfloat16 matmul rates (of
     the matmuls timed alone and those paired with the mode's runs), the mode's
     own timing (a `MODES` function of `config`), and, for a mode that counts
-    FLOPs, `timing.utilization`'s `flops_per_s`, `utilization_vs_best_matmul`
-    and `utilization` (the median over the mode's (run, matmul) pairs where it
-    pairs them).
+    FLOPs, `timing.utilization`'s `flops_per_s` and `utilization` (against
+    the best matmul of the run).
     """
     result = {
         "mode": mode,

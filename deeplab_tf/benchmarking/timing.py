@@ -77,23 +77,22 @@ def paired_ratio(numerators, denominators):
 def utilization(flops, timing, matmul_flops_per_s):
     """The utilisation facts of a timed run of `flops` FLOPs, the one way every tool computes them.
 
+    The reference is the best matmul rate of the run (the matmuls timed alone
+    and those paired with the runs): the fastest the machine was seen to do
+    dense work. A run's median against the best moment keeps the ratio at or
+    below 1 on a shared machine; the median over (run, matmul) pairs did not
+    (docs/performance.md, The benchmark tool).
+
     Args:
         flops: the FLOPs of one timed run.
         timing: `time_runs`' or `time_against_matmul`'s dict.
-        matmul_flops_per_s: the run's best matmul rate (`matmul_flops_per_second`).
+        matmul_flops_per_s: the run's best matmul rate.
 
     Returns:
-        `flops_per_s`, `utilization_vs_best_matmul` and `utilization`: the
-        median over the timing's (run, matmul) pairs where it pairs them
-        (`time_against_matmul`), else the same as against the best matmul.
+        `flops_per_s` and `utilization`.
     """
     flops_per_s = flops / timing["median_s"]
-    against_best = flops_per_s / matmul_flops_per_s
-    paired = against_best
-    if "matmul_s" in timing:
-        matmul_flops = 2.0 * timing["matmul_size"] ** 3
-        paired = paired_ratio(timing["matmul_s"], timing["times_s"]) * flops / matmul_flops
-    return {"flops_per_s": flops_per_s, "utilization_vs_best_matmul": against_best, "utilization": paired}
+    return {"flops_per_s": flops_per_s, "utilization": flops_per_s / matmul_flops_per_s}
 
 
 def matmul_flops_per_second(dtype="float32", size=4096, repeats=5):

@@ -28,13 +28,10 @@ def test_inference_mode_writes_utilisation(tmp_path, capsys):
     for key in ("median_s", "flops", "matmul_flops_per_s", "utilization"):
         assert report[key] > 0, key
     assert report["min_s"] <= report["median_s"] <= report["max_s"]
-    # Each timed run is paired with the matmul timed just before it; utilisation is the median pair.
+    # Each timed run is paired with the matmul timed just before it; the best matmul of all is the reference.
     matmul_flops = 2 * report["matmul_size"] ** 3
-    ratios = [(report["flops"] / run) / (matmul_flops / matmul)
-              for run, matmul in zip(report["times_s"], report["matmul_s"])]
-    assert len(ratios) == 2 and report["utilization"] == pytest.approx(statistics.median(ratios))
-    assert report["utilization_vs_best_matmul"] == pytest.approx(
-        report["flops"] / report["median_s"] / report["matmul_flops_per_s"])
+    assert len(report["matmul_s"]) == 2 and report["matmul_flops_per_s"] >= matmul_flops / min(report["matmul_s"])
+    assert report["utilization"] == pytest.approx(report["flops"] / report["median_s"] / report["matmul_flops_per_s"])
     assert report["fold_batch_norm"] and report["assume_frozen_weights"]
     assert report["model_config"]["backbone"] == "resnet18"
     assert report["machine"]["cpu_count"] >= 1
@@ -57,10 +54,9 @@ def test_inference_mode_runs_in_process_from_a_config():
     assert report["flops"] > 0 and report["median_s"] > 0 and report["flops_per_s"] > 0
     assert report["matmul_flops_per_s"] == report["matmul_flops_per_s_float32"] > 0
     assert len(report["times_s"]) == len(report["matmul_s"]) == 2
-    for key in ("utilization", "utilization_vs_best_matmul"):
-        assert math.isfinite(report[key]) and report[key] > 0, key
-    ratios = [(report["flops"] / run) / (2 * 256**3 / matmul) for run, matmul in zip(report["times_s"], report["matmul_s"])]
-    assert report["utilization"] == pytest.approx(statistics.median(ratios))
+    assert math.isfinite(report["utilization"]) and report["utilization"] > 0
+    assert report["utilization"] == pytest.approx(report["flops_per_s"] / report["matmul_flops_per_s"])
+    assert report["matmul_flops_per_s"] >= 2 * 256**3 / min(report["matmul_s"])
     assert report["images_per_s"] == pytest.approx(1 / report["median_s"])
     assert report["model_config"]["backbone"] == "resnet18" and report["fold_batch_norm"]
     assert "speedup_over_float32" not in report
