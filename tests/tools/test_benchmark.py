@@ -174,8 +174,8 @@ def test_crf_mode_times_both_backends_in_turns_and_a_batch_per_image():
 
 
 def test_runtimes_mode_times_one_export_in_tensorflow_onnx_runtime_and_openvino():
-    config = BenchmarkConfig(input_size=(65, 57), warmup=1, repeats=2, matmul_size=64,
-                             model_config=ModelConfig(backbone="resnet18", num_classes=3, aspp_filters=16))
+    config = BenchmarkConfig(input_size=(41, 33), warmup=1, repeats=2, matmul_size=64, model_config=ModelConfig(
+        backbone="mobilenetv2", width_multiplier=0.35, num_classes=3, aspp_filters=16))
     report = run_benchmark("runtimes", config)
     results = report["runtimes"]
     assert {"tensorflow_float32", "onnxruntime", "openvino_f32"} <= set(results)
