@@ -1,8 +1,8 @@
-"""Parity of a converted .tflite model with its reference: argmax agreement and mIoU difference.
+"""Parity of a converted model (.tflite, ONNX, OpenVINO IR) with its reference: argmax agreement and mIoU difference.
 
 The reference is the SavedModel's `serving_default` signature (which equals the
 Keras model: tests/export/test_saved_model.py), run on exactly the same uint8
-input as the .tflite model, so the check measures the conversion and
+input as the converted model, so the check measures the conversion and
 quantisation alone.
 """
 
