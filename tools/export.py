@@ -104,8 +104,8 @@ def main(argv):
 
     # Written beside the target and moved into place, so a failed export leaves no half SavedModel.
     with atomic_directory(export_dir, prefix=".export-") as staging:
-        written = export.export_saved_model(model, staging, input_size=fixed_size, settings=settings, info=facts,
-                                     crf_params=crf_params)
+        written = export.export_saved_model(model, staging, input_size=fixed_size, settings=settings,
+                                            info=facts, crf_params=crf_params)
     size = "any size" if fixed_size is None else "{}x{}".format(*fixed_size)
     crf = "" if crf_params is None else f", dense CRF ({crf_params.iterations} iterations)"
     print(
