@@ -6,6 +6,8 @@
         --input_size=513 --batch_size=4 --output=runs/bench/v3_os16_train.json
     python -m tools.benchmark --mode=tflite --output=runs/bench/tflite.json \
         --tflite_model=r101_f32_513.tflite,mnv2_int8_513.tflite,r101_f32_257.tflite,mnv2_int8_257.tflite
+    python -m tools.benchmark --flagfile=flags/voc_v3_os16.flags --mode=runtimes --input_size=513 \
+        --num_threads=2 --output=runs/bench/runtimes.json   # TensorFlow, ONNX Runtime, OpenVINO
 
 Every mode measures the machine's own 4096³ matmul rate in the same run, so that
 speeds are also given as a ratio (model FLOP/s ÷ matmul FLOP/s) that survives a
@@ -25,7 +27,7 @@ from absl import flags
 
 # tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
 from tools import cli, inference_flags, model_flags, output_flags, train_flags  # noqa: F401  (--model_dir)
-from deeplab_tf.benchmarking import MODES, BenchmarkConfig, run_benchmark  # noqa: E402
+from deeplab_tf.benchmarking import MODES, BenchmarkConfig, run_benchmark, runtimes  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 
@@ -37,6 +39,7 @@ flags.DEFINE_string("output", None, "Where to write the JSON (also printed).")
 flags.DEFINE_string("dataset_dir_for_data", None, "data mode: a generated dataset (default: generate one).")
 flags.DEFINE_list("tflite_model", [], "tflite mode: the .tflite file(s) to time, in the same turns; each "
                   "model's speed-up is over the first one listed at its input size.")
+flags.DEFINE_integer("num_threads", 2, "runtimes mode: CPU threads of each runtime (TensorFlow's too).")
 flags.DEFINE_bool("fold_batch_norm", True, "inference modes: fold BN into the convolutions, as tools.evaluate.")
 flags.DEFINE_string("agreement_images", None, "inference mode with --mixed_precision: a glob of JPEG/PNG "
                     "images on which to measure argmax agreement with float32 (default: the timed input).")
@@ -78,14 +81,17 @@ def benchmark_config_from_flags():
         train_config=train_config,
         dataset_dir=FLAGS.dataset_dir_for_data,
         tflite_models=tuple(FLAGS.tflite_model),
+        num_threads=FLAGS.num_threads,
     )
 
 
 def main(argv):
     del argv
     config = benchmark_config_from_flags()
-    if FLAGS.mode in ("inference", "multiscale") and FLAGS.assume_frozen_weights:
+    if FLAGS.mode in ("inference", "multiscale", "runtimes") and FLAGS.assume_frozen_weights:
         cli.assume_frozen_weights()
+    if FLAGS.mode == "runtimes":
+        runtimes.limit_tensorflow_threads(FLAGS.num_threads)
     result = run_benchmark(FLAGS.mode, config)
     text = json.dumps(result, indent=2)
     print(text)
@@ -96,4 +102,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main, flag_for_field={**model_flags.FLAG_FOR_FIELD, **train_flags.FLAG_FOR_FIELD})
+    cli.run(main, flag_for_field={**model_flags.FLAG_FOR_FIELD, **train_flags.FLAG_FOR_FIELD, "format": "mode"})

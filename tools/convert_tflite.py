@@ -122,15 +122,9 @@ def main(argv):
     model_bytes = export.convert(FLAGS.saved_model_dir, FLAGS.quantization, size, representative)
     write_atomically(output, model_bytes)
 
-    if name:
-        examples, dataset = export.dataset_examples(
-            name, directory, FLAGS.parity_split, size, FLAGS.num_parity_images, num_classes,
-            val_fraction=val_fraction,
-        )
-        images, ignore_label = f"{name}:{FLAGS.parity_split}", dataset.ignore_label
-    else:
-        examples = export.random_examples(size, FLAGS.num_parity_images)
-        images, ignore_label = "random (no --dataset)", 255
+    examples, images, ignore_label = export.parity_examples(
+        size, FLAGS.num_parity_images, dataset=name, dataset_dir=directory, split=FLAGS.parity_split,
+        num_classes=num_classes, val_fraction=val_fraction)
     defaults = export.PARITY_LIMITS[FLAGS.quantization]
     limits = export.ParityLimits(
         min_agreement=defaults.min_agreement if FLAGS.min_agreement is None else FLAGS.min_agreement,

@@ -12,21 +12,32 @@ holds one) the dense CRF runs in the graph before "labels", and signature `crf`
 returns "raw_labels" and "labels":
 
     python -m tools.export --model_dir=runs/demo/v2 --export_dir=runs/demo/v2/export_crf --crf
+
+With --format=onnx and/or openvino (and a --fixed_input_size) the SavedModel is
+also converted, into export_dir/onnx/model.onnx and export_dir/openvino/model.xml,
+and each is checked against it (ONNX Runtime, OpenVINO) on --num_parity_images
+of the model directory's dataset (--dataset/--dataset_dir; random images without
+one); the report goes beside the model (parity.json). Exit status 1 when a
+check misses its limits (the files are kept), 2 for bad input:
+
+    python -m tools.export --model_dir=runs/demo/v3 --export_dir=runs/demo/v3/export_513 \
+        --fixed_input_size=513 --format=onnx,openvino
 """
 
 import dataclasses
 import os
+import sys
 
 from absl import flags
 
 # tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
-from tools import cli, export_flags, inference_flags, model_flags, output_flags  # noqa: F401
+from tools import cli, data_flags, export_flags, inference_flags, model_flags, output_flags  # noqa: F401
 
 import tensorflow as tf  # noqa: E402
 
 from deeplab_tf import model_dir as model_dir_lib  # noqa: E402
 from deeplab_tf.evaluation import crf_search  # noqa: E402
-from deeplab_tf.export import export_saved_model  # noqa: E402
+from deeplab_tf import export  # noqa: E402
 from deeplab_tf.files import atomic_directory  # noqa: E402
 from deeplab_tf.postprocess import CRFParams  # noqa: E402
 
@@ -79,6 +90,9 @@ def main(argv):
         raise cli.UsageError("--inference_precision: exports are float32 (TFLite converts from them; "
                              "see tools.convert_tflite for float16 and int8)")
     crf_params = _searched_crf_params(inference_flags.crf_params_from_flags())
+    formats = export.check_formats(FLAGS.format, fixed_size, crf_params)
+    if formats and FLAGS.num_parity_images < 1:
+        raise cli.UsageError(f"--num_parity_images: must be positive, got {FLAGS.num_parity_images}")
     if crf_params is not None and FLAGS.crf_backend != "tf":
         raise cli.UsageError("--crf_backend: an export runs the dense CRF in TF ops; only 'tf' can be exported")
 
@@ -90,15 +104,38 @@ def main(argv):
 
     # Written beside the target and moved into place, so a failed export leaves no half SavedModel.
     with atomic_directory(export_dir, prefix=".export-") as staging:
-        written = export_saved_model(model, staging, input_size=fixed_size, settings=settings, info=facts,
-                                     crf_params=crf_params)
+        written = export.export_saved_model(model, staging, input_size=fixed_size, settings=settings,
+                                            info=facts, crf_params=crf_params)
     size = "any size" if fixed_size is None else "{}x{}".format(*fixed_size)
     crf = "" if crf_params is None else f", dense CRF ({crf_params.iterations} iterations)"
     print(
         f"exported {model.name} (output stride {facts['output_stride']}, {written['num_classes']} classes, "
         f"scales {list(settings.scales)}, flip {settings.flip}, {size}{crf}) to {export_dir}"
     )
+    if formats:
+        _convert(export_dir, formats, fixed_size, written["num_classes"], facts.get("dataset"))
+
+
+def _convert(export_dir, formats, size, num_classes, recorded_dataset):
+    """Each of `formats` converted from the SavedModel and checked against it; exit 1 if one misses its limits."""
+    name, directory = data_flags.dataset_from_flags(recorded_dataset)
+    if name:
+        data_flags.dataset_info_for_model(name, directory, num_classes)
+    examples, images, ignore_label = export.parity_examples(
+        size, FLAGS.num_parity_images, dataset=name, dataset_dir=directory, split=FLAGS.parity_split,
+        num_classes=num_classes, val_fraction=data_flags.val_fraction_from_flags(recorded_dataset))
+    failed = False
+    for fmt in formats:
+        report = export.write_format(export_dir, fmt, size, examples, num_classes=num_classes,
+                                     ignore_label=ignore_label, images=images)
+        print(f"{fmt}: {report['model']} ({report['file_size_bytes'] / 2**20:.1f} MiB), argmax agreement "
+              f"{100 * report['pixel_agreement']:.3f}% with the SavedModel on {report['num_images']} images "
+              f"({images})" + (f"; {'; '.join(report['failures'])}" if report["failures"] else ""))
+        failed = failed or not report["passed"]
+    if failed:
+        print("export: error: parity check failed (reports: <format>/parity.json)", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    cli.run(main, flag_for_field={"input_size": "fixed_input_size"})
+    cli.run(main, flag_for_field={**data_flags.FLAG_FOR_FIELD, "input_size": "fixed_input_size"})

@@ -29,6 +29,7 @@ class BenchmarkConfig:
             `mixed_precision` and `jit_compile` are this config's).
         dataset_dir: data mode: a generated dataset (None: generate one).
         tflite_models: tflite mode: the .tflite files, timed in the same turns.
+        num_threads: runtimes mode: the CPU threads of every runtime.
     """
 
     input_size: tuple = (513, 513)
@@ -46,6 +47,7 @@ class BenchmarkConfig:
     train_config: TrainConfig = None
     dataset_dir: str = None
     tflite_models: tuple = ()
+    num_threads: int = 2
 
     def paired_timing(self, run, beside=None):
         """`run` timed in turns with the matmul of the run's precision (see `timing.utilization`)."""

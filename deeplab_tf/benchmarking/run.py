@@ -2,7 +2,7 @@
 
 from absl import logging
 
-from deeplab_tf.benchmarking import crf, inference, input_pipeline, machine, tflite, timing, training
+from deeplab_tf.benchmarking import crf, inference, input_pipeline, machine, runtimes, tflite, timing, training
 
 
 def run_benchmark(mode, config):
@@ -40,4 +40,4 @@ def run_benchmark(mode, config):
 
 
 MODES = {"inference": inference.inference, "multiscale": inference.multiscale, "train": training.train,
-         "data": input_pipeline.data, "crf": crf.crf, "tflite": tflite.tflite}
+         "data": input_pipeline.data, "crf": crf.crf, "tflite": tflite.tflite, "runtimes": runtimes.runtimes}

@@ -1,6 +1,7 @@
-"""Deployment: SavedModel serving signatures, TFLite conversion, LiteRT parity checks and timing."""
+"""Deployment: SavedModel serving signatures; TFLite, ONNX and OpenVINO conversion; parity checks and timing."""
 
 from deeplab_tf.export.fixed_size import at_fixed_size, check_input_size
+from deeplab_tf.export.formats import FORMATS, check_formats, write_format
 from deeplab_tf.export.litert import LiteRTModel, measure_latencies, measure_latency
 from deeplab_tf.export.parity import (
     PARITY_LIMITS,
@@ -9,6 +10,7 @@ from deeplab_tf.export.parity import (
     check_parity,
     dataset_examples,
     fit_to_size,
+    parity_examples,
     random_examples,
     saved_model_reference,
 )
@@ -16,6 +18,7 @@ from deeplab_tf.export.saved_model import (
     INFO_FILE,
     SIGNATURE_KEY,
     export_saved_model,
+    fixed_size_serving,
     load_serving_signature,
     read_export_info,
     serving_function,
@@ -32,6 +35,7 @@ from deeplab_tf.export.tflite import (
 )
 
 __all__ = [
+    "FORMATS",
     "GPU_DELEGATE_OPERATORS",
     "INFO_FILE",
     "PARITY_LIMITS",
@@ -41,6 +45,7 @@ __all__ = [
     "LiteRTModel",
     "ParityLimits",
     "at_fixed_size",
+    "check_formats",
     "check_input_size",
     "check_parity",
     "convert",
@@ -51,12 +56,15 @@ __all__ = [
     "dataset_examples",
     "export_saved_model",
     "fit_to_size",
+    "fixed_size_serving",
     "graph_summary",
     "load_serving_signature",
     "measure_latencies",
     "measure_latency",
+    "parity_examples",
     "random_examples",
     "read_export_info",
     "saved_model_reference",
     "serving_function",
+    "write_format",
 ]

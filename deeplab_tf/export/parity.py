@@ -1,8 +1,8 @@
-"""Parity of a converted .tflite model with its reference: argmax agreement and mIoU difference.
+"""Parity of a converted model (.tflite, ONNX, OpenVINO IR) with its reference: argmax agreement and mIoU difference.
 
 The reference is the SavedModel's `serving_default` signature (which equals the
 Keras model: tests/export/test_saved_model.py), run on exactly the same uint8
-input as the .tflite model, so the check measures the conversion and
+input as the converted model, so the check measures the conversion and
 quantisation alone.
 """
 
@@ -116,6 +116,20 @@ def dataset_examples(name, dataset_dir, split, input_size, count, num_classes=No
     return examples, info
 
 
+def parity_examples(input_size, count, *, dataset=None, dataset_dir=None, split="val", num_classes=None,
+                    val_fraction=None):
+    """The images a parity check runs on: `count` of a dataset's split, or random images without a dataset.
+
+    Returns:
+        (examples, where they came from (for the report), the ignore label).
+    """
+    if not dataset:
+        return random_examples(input_size, count), "random (no --dataset)", IGNORE_LABEL
+    examples, info = dataset_examples(dataset, dataset_dir, split, input_size, count, num_classes,
+                                      val_fraction=val_fraction)
+    return examples, f"{dataset}:{split}", info.ignore_label
+
+
 def random_examples(input_size, count, seed=0):
     """`count` smooth random images (no labels), for a check where no dataset is given."""
     height, width = check_input_size(input_size)
@@ -141,7 +155,8 @@ def _confusion(labels, predictions, num_classes, ignore_label):
     return np.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-def check_parity(reference, candidate, examples, *, num_classes, limits, ignore_label=IGNORE_LABEL):
+def check_parity(reference, candidate, examples, *, num_classes, limits, ignore_label=IGNORE_LABEL,
+                 candidate_name="tflite"):
     """Compares `candidate` with `reference` on `examples`; returns the parity report.
 
     Agreement counts every pixel of the image part of each canvas (whatever its
@@ -153,12 +168,13 @@ def check_parity(reference, candidate, examples, *, num_classes, limits, ignore_
         examples: `Example`s at the models' input size.
         num_classes: number of classes of the models.
         limits: a `ParityLimits`.
+        candidate_name: names the candidate's mIoU in the report ("miou_<name>").
 
     Returns:
         A JSON-ready dict: "num_images", "num_pixels", "pixel_agreement",
         "min_image_agreement", "max_probability_difference",
-        "mean_probability_difference", "miou_reference", "miou_tflite" (in
-        [0, 1], None without labels), "miou_drop_points", "limits", "passed",
+        "mean_probability_difference", "miou_reference", "miou_<candidate_name>"
+        (in [0, 1], None without labels), "miou_drop_points", "limits", "passed",
         "failures" (one message per limit missed).
     """
     if not examples:
@@ -166,7 +182,7 @@ def check_parity(reference, candidate, examples, *, num_classes, limits, ignore_
     agreeing = total = 0
     image_agreement = []
     max_difference, difference_sum = 0.0, 0.0
-    confusion = {"reference": 0, "tflite": 0}
+    confusion = {"reference": 0, "candidate": 0}
     labelled = 0
     for example in examples:
         images = example.image[None]
@@ -187,14 +203,14 @@ def check_parity(reference, candidate, examples, *, num_classes, limits, ignore_
         if example.label is not None:
             truth = np.asarray(example.label)[:h, :w]
             confusion["reference"] += _confusion(truth, ref_labels, num_classes, ignore_label)
-            confusion["tflite"] += _confusion(truth, new_labels, num_classes, ignore_label)
+            confusion["candidate"] += _confusion(truth, new_labels, num_classes, ignore_label)
             labelled += 1
 
     agreement = agreeing / total
     miou = {key: compute_metrics(matrix)["miou"] if labelled else None for key, matrix in confusion.items()}
     drop = None
-    if miou["reference"] is not None and miou["tflite"] is not None:
-        drop = 100.0 * (miou["reference"] - miou["tflite"])
+    if miou["reference"] is not None and miou["candidate"] is not None:
+        drop = 100.0 * (miou["reference"] - miou["candidate"])
     failures = []
     if agreement < limits.min_agreement:
         failures.append(f"argmax agreement {100 * agreement:.3f}% < {100 * limits.min_agreement:.3f}%")
@@ -209,7 +225,7 @@ def check_parity(reference, candidate, examples, *, num_classes, limits, ignore_
         "max_probability_difference": max_difference,
         "mean_probability_difference": difference_sum / len(examples),
         "miou_reference": miou["reference"],
-        "miou_tflite": miou["tflite"],
+        f"miou_{candidate_name}": miou["candidate"],
         "miou_drop_points": drop,
         "limits": dataclasses.asdict(limits),
         "passed": not failures,

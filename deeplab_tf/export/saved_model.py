@@ -177,3 +177,25 @@ def load_serving_signature(export_dir):
             f"{input_types} to {sorted(outputs)}"
         )
     return signature, loaded
+
+
+def fixed_size_serving(export_dir, input_size):
+    """The `serving_default` signature of a SavedModel as a tf.function of one fixed-size uint8 image.
+
+    Converters (TFLite, ONNX) trace it: with the shape fixed they fold the
+    shape-dependent branches and resize targets into constants.
+
+    Returns:
+        (function of "images" uint8 [1, height, width, 3] → {"labels",
+        "probabilities"}, with its `input_signature`; loaded): keep `loaded`
+        alive while the function is in use.
+    """
+    height, width = check_input_size(input_size)
+    signature, loaded = load_serving_signature(export_dir)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, height, width, 3], tf.uint8, name=INPUT_NAME)])
+    def serving_default(images):
+        outputs = signature(**{INPUT_NAME: images})
+        return {name: outputs[name] for name in OUTPUT_NAMES}
+
+    return serving_default, loaded

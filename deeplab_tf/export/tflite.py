@@ -16,7 +16,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from deeplab_tf.errors import ConfigError, InputError
 from deeplab_tf.export.fixed_size import check_input_size
-from deeplab_tf.export.saved_model import INPUT_NAME, load_serving_signature
+from deeplab_tf.export.saved_model import fixed_size_serving
 
 QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")
 
@@ -32,14 +32,7 @@ GPU_DELEGATE_OPERATORS = frozenset({
 
 def _converter(saved_model_dir, input_size):
     """A converter for the serving signature at a fixed input size, and what must outlive it."""
-    height, width = check_input_size(input_size)
-    signature, loaded = load_serving_signature(saved_model_dir)
-
-    @tf.function(input_signature=[tf.TensorSpec([1, height, width, 3], tf.uint8, name=INPUT_NAME)])
-    def serving_default(images):
-        outputs = signature(**{INPUT_NAME: images})
-        return {"labels": outputs["labels"], "probabilities": outputs["probabilities"]}
-
+    serving_default, loaded = fixed_size_serving(saved_model_dir, input_size)
     function = serving_default.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
     return converter, loaded

@@ -167,3 +167,20 @@ def test_crf_mode_times_both_backends_in_turns_and_a_batch_per_image():
     scene = report["scene"]
     assert scene["tf_over_pydensecrf"] == pytest.approx(statistics.median(
         a / b for a, b in zip(scene["tf"]["times_s"], scene["pydensecrf"]["times_s"])))
+
+
+def test_runtimes_mode_times_one_export_in_tensorflow_onnx_runtime_and_openvino():
+    config = BenchmarkConfig(input_size=(41, 33), warmup=1, repeats=2, matmul_size=64, model_config=ModelConfig(
+        backbone="mobilenetv2", width_multiplier=0.35, num_classes=3, aspp_filters=16))
+    report = run_benchmark("runtimes", config)
+    results = report["runtimes"]
+    assert {"tensorflow_float32", "onnxruntime", "openvino_f32"} <= set(results)
+    tensorflow = results["tensorflow_float32"]["times_s"]
+    assert tensorflow == report["times_s"] and results["tensorflow_float32"]["speedup_over_tensorflow"] == 1.0
+    for name, result in results.items():
+        assert len(result["times_s"]) == 2 and "threads" in result["runtime"], name
+        assert result["speedup_over_tensorflow"] == pytest.approx(statistics.median(
+            a / b for a, b in zip(tensorflow, result["times_s"])))
+        assert result["argmax_agreement_with_tensorflow"] > 0.99, name
+    assert report["num_threads"] == 2 and report["weights"] == "random (latency only)"
+    assert ("tensorflow_bfloat16" in results) == report["bfloat16"].startswith("native")
