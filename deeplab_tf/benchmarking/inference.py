@@ -26,8 +26,8 @@ def inference(config):
     argmax agreement (on --agreement_images, or on the timed input).
     """
 
-    reference, model_config = _float32_network(config)
-    flops = _flops(reference, config.input_size, config.batch_size)
+    reference, model_config = float32_network(config)
+    flops = flop_facts(reference, config.input_size, config.batch_size)
     policies = ["float32"] + ([config.dtype_policy] if config.dtype_policy != "float32" else [])
     networks = {policy: _as_evaluated(config, reference, policy) for policy in policies}
     forwards = {name: tf.function(lambda x, network=network: network(x, training=False),
@@ -38,7 +38,7 @@ def inference(config):
     beside = {"float32": lambda: forwards["float32"](images).numpy()} if timed != "float32" else None
     runs = config.paired_timing(lambda: forwards[timed](images).numpy(), beside=beside)
     result = {
-        **_inference_facts(config, model_config),
+        **inference_facts(config, model_config),
         **flops,
         "images_per_s": config.batch_size / runs["median_s"],
         **runs,
@@ -58,12 +58,12 @@ def multiscale(config):
     """
 
     settings = config.settings
-    network, model_config = _float32_network(config)
-    single = _flops(network, config.input_size, config.batch_size)
+    network, model_config = float32_network(config)
+    single = flop_facts(network, config.input_size, config.batch_size)
     flops = {"flops": 0, "flops_with_padding": 0}
     for scale in settings.scales:
         size = [int(v) for v in scaled_size(tf.constant(config.input_size), scale).numpy()]
-        for key, value in _flops(network, size, config.batch_size).items():
+        for key, value in flop_facts(network, size, config.batch_size).items():
             flops[key] += value * (2 if settings.flip else 1)
     network = _as_evaluated(config, network, config.dtype_policy)
     images = tf.random.stateless_uniform((config.batch_size, *config.input_size, 3), (0, 1), 0, 255)
@@ -71,7 +71,7 @@ def multiscale(config):
     one_pass = tf.function(lambda x: predict_probabilities(network, x, InferenceSettings()))
     runs = config.paired_timing(lambda: passes(images).numpy(), beside={"single_pass": lambda: one_pass(images).numpy()})
     return {
-        **_inference_facts(config, model_config),
+        **inference_facts(config, model_config),
         **settings.to_dict(),
         "num_passes": settings.num_passes,
         **flops,
@@ -83,7 +83,7 @@ def multiscale(config):
     }
 
 
-def _flops(network, input_size, batch_size):
+def flop_facts(network, input_size, batch_size):
     """`flops`: the forward pass's FLOPs (BN counted) without the convolution taps that read only padding,
     which oneDNN skips (`profile.padding_flops`), whichever form is timed; `flops_with_padding`: all taps."""
     graph = forward_graph(network, input_size, batch_size)
@@ -91,7 +91,7 @@ def _flops(network, input_size, batch_size):
     return {"flops": with_padding - padding_flops(graph), "flops_with_padding": with_padding}
 
 
-def _float32_network(config):
+def float32_network(config):
     """(float32 network, its ModelConfig): trained weights from `model_dir`, or random ones."""
     if config.model_dir:
         network = model_dir_lib.load_model(config.model_dir, dtype_policy="float32")
@@ -106,7 +106,8 @@ def _as_evaluated(config, network, policy):
     return fold_batch_norms(network) if config.fold_batch_norm else network
 
 
-def _inference_facts(config, model_config):
+def inference_facts(config, model_config):
+    """What an inference result records about the network and how it ran."""
     return {
         "model_config": model_config.to_dict(),
         "model_dir": config.model_dir,

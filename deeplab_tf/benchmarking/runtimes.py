@@ -41,7 +41,7 @@ def runtimes(config):
     runs only where the CPU has it natively.
     """
     check_formats(["onnx", "openvino"], config.input_size, None)
-    network, model_config = inference._float32_network(config)
+    network, model_config = inference.float32_network(config)
     network = fold_batch_norms(network)
     native_bf16 = sorted(set(NATIVE_BFLOAT16) & set(machine.machine_facts()["cpu_features"]))
     threads = config.num_threads
@@ -77,8 +77,8 @@ def runtimes(config):
             same, pixels = label_agreement(reference, runners[name](images)["labels"])
             result["argmax_agreement_with_tensorflow"] = same / pixels
     return {
-        **inference._inference_facts(config, model_config),
-        **inference._flops(network, config.input_size, 1),
+        **inference.inference_facts(config, model_config),
+        **inference.flop_facts(network, config.input_size, 1),
         "num_threads": threads,
         "bfloat16": ("native: " + ", ".join(native_bf16)) if native_bf16 else
                     "not timed: the CPU has no native bfloat16 (avx512_bf16 or amx_bf16)",
