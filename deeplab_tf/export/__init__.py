@@ -1,7 +1,8 @@
-"""Deployment: SavedModel serving signatures, TFLite conversion, LiteRT parity checks and timing."""
+"""Deployment: SavedModel serving signatures, TFLite conversion, LiteRT parity checks (CPU and GPU) and timing."""
 
 from deeplab_tf.export.fixed_size import at_fixed_size, check_input_size
 from deeplab_tf.export.litert import LiteRTModel, measure_latencies, measure_latency
+from deeplab_tf.export.litert_gpu import check_gpu, describe as describe_gpu_check, parse_refusals, swiftshader_missing
 from deeplab_tf.export.parity import (
     PARITY_LIMITS,
     Example,
@@ -21,7 +22,6 @@ from deeplab_tf.export.saved_model import (
     serving_function,
 )
 from deeplab_tf.export.tflite import (
-    GPU_DELEGATE_OPERATORS,
     QUANTIZATIONS,
     convert,
     convert_dynamic_range,
@@ -32,7 +32,6 @@ from deeplab_tf.export.tflite import (
 )
 
 __all__ = [
-    "GPU_DELEGATE_OPERATORS",
     "INFO_FILE",
     "PARITY_LIMITS",
     "QUANTIZATIONS",
@@ -41,6 +40,7 @@ __all__ = [
     "LiteRTModel",
     "ParityLimits",
     "at_fixed_size",
+    "check_gpu",
     "check_input_size",
     "check_parity",
     "convert",
@@ -49,14 +49,17 @@ __all__ = [
     "convert_float32",
     "convert_int8",
     "dataset_examples",
+    "describe_gpu_check",
     "export_saved_model",
     "fit_to_size",
     "graph_summary",
     "load_serving_signature",
     "measure_latencies",
     "measure_latency",
+    "parse_refusals",
     "random_examples",
     "read_export_info",
     "saved_model_reference",
     "serving_function",
+    "swiftshader_missing",
 ]
