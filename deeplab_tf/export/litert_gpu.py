@@ -104,7 +104,11 @@ def check_gpu(model_path, examples=(), timeout_s=1800):
             outputs_path = os.path.join(directory, "outputs.npz")
             np.save(images_path, np.stack([example.image for example in examples]))
             command += [images_path, outputs_path]
-        process = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
+        try:
+            process = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {"accelerator": ACCELERATOR, "available": True, "compiles": False, "refused_operators": {},
+                    "error": f"the GPU process took more than {timeout_s} s"}
         verdict = _verdict(process)
         report = {
             "accelerator": ACCELERATOR,
