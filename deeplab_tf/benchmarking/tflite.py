@@ -26,5 +26,4 @@ def tflite(config):
         with open(result["tflite"], "rb") as file:
             graph = graph_summary(file.read())
         result["operators"] = graph["operators"]
-        result["gpu_delegate_unsupported"] = graph["gpu_delegate_unsupported"]
     return {**results[0], "models": results} if len(results) > 1 else results[0]

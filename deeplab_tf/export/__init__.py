@@ -1,8 +1,9 @@
-"""Deployment: SavedModel serving signatures; TFLite, ONNX and OpenVINO conversion; parity checks and timing."""
+"""Deployment: SavedModel serving signatures; TFLite, ONNX and OpenVINO conversion; parity checks (LiteRT on CPU and GPU) and timing."""
 
 from deeplab_tf.export.fixed_size import at_fixed_size, check_input_size
 from deeplab_tf.export.formats import FORMATS, check_formats, write_format
 from deeplab_tf.export.litert import LiteRTModel, measure_latencies, measure_latency
+from deeplab_tf.export.litert_gpu import check_gpu, describe as describe_gpu_check, parse_refusals, swiftshader_missing
 from deeplab_tf.export.parity import (
     PARITY_LIMITS,
     Example,
@@ -24,7 +25,6 @@ from deeplab_tf.export.saved_model import (
     serving_function,
 )
 from deeplab_tf.export.tflite import (
-    GPU_DELEGATE_OPERATORS,
     QUANTIZATIONS,
     convert,
     convert_dynamic_range,
@@ -36,7 +36,6 @@ from deeplab_tf.export.tflite import (
 
 __all__ = [
     "FORMATS",
-    "GPU_DELEGATE_OPERATORS",
     "INFO_FILE",
     "PARITY_LIMITS",
     "QUANTIZATIONS",
@@ -46,6 +45,7 @@ __all__ = [
     "ParityLimits",
     "at_fixed_size",
     "check_formats",
+    "check_gpu",
     "check_input_size",
     "check_parity",
     "convert",
@@ -54,6 +54,7 @@ __all__ = [
     "convert_float32",
     "convert_int8",
     "dataset_examples",
+    "describe_gpu_check",
     "export_saved_model",
     "fit_to_size",
     "fixed_size_serving",
@@ -62,9 +63,11 @@ __all__ = [
     "measure_latencies",
     "measure_latency",
     "parity_examples",
+    "parse_refusals",
     "random_examples",
     "read_export_info",
     "saved_model_reference",
     "serving_function",
+    "swiftshader_missing",
     "write_format",
 ]

@@ -20,15 +20,6 @@ from deeplab_tf.export.saved_model import fixed_size_serving
 
 QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")
 
-# The operators the TFLite GPU delegate documents as supported (LiteRT's "GPU delegates"
-# page, https://ai.google.dev/edge/litert/performance/gpu, "Supported operations").
-# An operator outside it runs on the CPU, splitting the graph at that point.
-GPU_DELEGATE_OPERATORS = frozenset({
-    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "EXP", "FULLY_CONNECTED",
-    "LOGICAL_AND", "LOGISTIC", "LSTM", "MAX_POOL_2D", "MAXIMUM", "MINIMUM", "MUL", "PAD", "PRELU", "RELU",
-    "RELU6", "RESHAPE", "RESIZE_BILINEAR", "SOFTMAX", "STRIDED_SLICE", "SUB", "TRANSPOSE_CONV",
-})
-
 
 def _converter(saved_model_dir, input_size):
     """A converter for the serving signature at a fixed input size, and what must outlive it."""
@@ -109,9 +100,11 @@ def graph_summary(model_bytes):
          "conv_2d_dilations": sorted list of distinct (h, w) dilation factors,
          "depthwise_conv_2d_dilations": the same for DEPTHWISE_CONV_2D,
          "resize_bilinear": list of {"align_corners", "half_pixel_centers"},
-         "conv_2d_weight_types": sorted distinct weight tensor types,
-         "gpu_delegate_unsupported": {name: count} of the operators outside
-         `GPU_DELEGATE_OPERATORS`, which a GPU delegate leaves to the CPU}
+         "conv_2d_weight_types": sorted distinct weight tensor types}
+
+    Which operators a GPU takes is not a property of the operator's name alone
+    (LiteRT's GPU delegate takes a STRIDED_SLICE but not a reversed one): ask the
+    accelerator itself, `litert_gpu.check_gpu`.
     """
     model = schema.Model.GetRootAs(bytes(model_bytes), 0)
     codes = []
@@ -150,7 +143,4 @@ def graph_summary(model_bytes):
         "depthwise_conv_2d_dilations": sorted(depthwise_dilations),
         "resize_bilinear": resizes,
         "conv_2d_weight_types": sorted(weight_types),
-        "gpu_delegate_unsupported": {
-            name: count for name, count in sorted(operators.items()) if name not in GPU_DELEGATE_OPERATORS
-        },
     }

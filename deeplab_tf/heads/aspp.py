@@ -17,7 +17,7 @@ class ASPP(keras.layers.Layer):
 
     Branches, each `filters` channels with BatchNormalization and ReLU: a 1×1
     convolution; one 3×3 convolution per atrous rate; and, with
-    `image_pooling`, global average pooling → 1×1 conv → BN → ReLU, broadcast
+    `image_pooling`, global average pooling → 1×1 conv → BN → ReLU, tiled
     to the feature size (what bilinear upsampling of a 1×1 map gives). They are concatenated, projected by a 1×1
     convolution with BN and ReLU, and dropped out in training. The pooling
     branch reads the feature size at run time, so any input size works, and at
@@ -111,9 +111,11 @@ class ASPP(keras.layers.Layer):
         if self.image_pooling:
             pooled = self.pool(features)
             pooled = keras.ops.relu(self.pool_bn(self.pool_conv(pooled), training=training))
-            # Bilinear upsampling of a 1×1 map is a broadcast; broadcasting also keeps
-            # XLA's gradient of a bfloat16 resize (which it refuses) out of the graph.
-            outputs.append(keras.ops.broadcast_to(pooled, keras.ops.shape(outputs[0])))
+            # Bilinear upsampling of a 1×1 map is a copy to every pixel, done by tiling: a resize would
+            # bring XLA's gradient of a bfloat16 resize (which it refuses) into the graph, and a
+            # broadcast becomes BROADCAST_TO, which the TFLite GPU delegate refuses.
+            height, width = keras.ops.shape(outputs[0])[1:3]
+            outputs.append(keras.ops.tile(pooled, (1, height, width, 1)))
         x = self.concat(outputs)
         x = keras.ops.relu(self.projection_bn(self.projection(x), training=training))
         return self.dropout(x, training=training)

@@ -19,9 +19,11 @@ class ImageNetNormalization(keras.layers.Layer):
     """
 
     def call(self, images):
-        images = tf.cast(images, self.compute_dtype)
-        mean = tf.constant(IMAGENET_MEAN_RGB[::-1], dtype=self.compute_dtype)
-        return images[..., ::-1] - mean
+        images = tf.cast(images, self.compute_dtype) - tf.constant(IMAGENET_MEAN_RGB, dtype=self.compute_dtype)
+        # The flip as three channel slices concatenated, not `images[..., ::-1]`: the same numbers, but a
+        # reversed slice is an operator the TFLite GPU delegate refuses (docs/deployment.md, "Mobile GPU").
+        # After the mean, not before: int8 conversion then quantises the input once, not each slice.
+        return tf.concat([images[..., 2:3], images[..., 1:2], images[..., 0:1]], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return input_shape

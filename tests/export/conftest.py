@@ -66,6 +66,21 @@ def v3_saved_model(tmp_path_factory, v3_model):
     return path
 
 
+@pytest.fixture(scope="session")
+def mobilenetv2_v3plus_saved_model(tmp_path_factory):
+    """A MobileNetV2 v3+ at OS8 (dilated depthwise convolutions, the decoder), BN folded, any input size."""
+    from deeplab_tf import fold_batch_norms
+    from deeplab_tf.export import export_saved_model, random_examples
+
+    config = ModelConfig(variant="v3plus", backbone="mobilenetv2", width_multiplier=0.5, output_stride=8,
+                         num_classes=4, aspp_filters=16)
+    model = build_model(config)
+    model(random_examples(64, 1, seed=4)[0].image[None].astype("float32"), training=True)  # move BN statistics
+    path = str(tmp_path_factory.mktemp("mobilenetv2_v3plus_saved_model"))
+    export_saved_model(fold_batch_norms(model), path)
+    return path
+
+
 def tiny_segmenter(num_classes=6):
     """A two-layer stand-in segmenter (RGB 0..255 → logits), for fast conversion tests."""
     from deeplab_tf.layers import AtrousConv2D

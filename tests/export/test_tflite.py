@@ -63,6 +63,8 @@ def test_float32_deeplab_graph_and_parity_at_an_odd_size(v3_saved_model):
         r == {"align_corners": False, "half_pixel_centers": True} for r in graph["resize_bilinear"]
     )
     assert operators["ARG_MAX"] == 1 and operators["MEAN"] == 1  # the image-pooling branch
+    # The GPU-ready forms (test_litert_gpu.py): ResNet's RGB -> BGR flip as three forward slices, no reversed one.
+    assert operators["STRIDED_SLICE"] == 3 and operators["TILE"] == 1 and "BROADCAST_TO" not in operators
 
     litert = LiteRTModel(model_bytes)
     assert litert.input_size == (65, 65)
@@ -126,24 +128,16 @@ def test_bad_requests_are_input_errors(tiny_saved_model, tmp_path):
         LiteRTModel(b"not a flatbuffer")
 
 
-def test_mobilenetv2_v3plus_converts_with_dilated_depthwise_ops_and_matches(tmp_path):
+def test_mobilenetv2_v3plus_converts_with_dilated_depthwise_ops_and_matches(mobilenetv2_v3plus_saved_model):
     """MobileNetV2 at OS8 with the v3+ decoder: dilated DEPTHWISE_CONV_2D, no SpaceToBatchND, same output."""
-    from deeplab_tf.export import export_saved_model
-
-    config = deeplab_tf.ModelConfig(variant="v3plus", backbone="mobilenetv2", width_multiplier=0.5,
-                                    output_stride=8, num_classes=4, aspp_filters=16)
-    model = deeplab_tf.build_model(config)
-    model(random_examples(64, 1, seed=4)[0].image[None].astype("float32"), training=True)  # move BN statistics
-    path = str(tmp_path / "saved_model")
-    export_saved_model(deeplab_tf.fold_batch_norms(model), path)
+    path = mobilenetv2_v3plus_saved_model
     model_bytes = convert_float32(path, 65)
     graph = graph_summary(model_bytes)
     assert not {"SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"} & set(graph["operators"])
     assert {(1, 1), (2, 2), (4, 4)} <= set(graph["depthwise_conv_2d_dilations"])
     assert graph["operators"]["CONCATENATION"] >= 2  # ASPP's and the decoder's
-    # What the GPU delegate's documented set leaves to the CPU: the input's cast, the labels' argmax and
-    # the image-pooling branch's mean and broadcast; nothing of the backbone or the decoder.
-    assert set(graph["gpu_delegate_unsupported"]) <= {"ARG_MAX", "BROADCAST_TO", "CAST", "MEAN"}
+    # Image pooling tiles its 1x1 map: a BROADCAST_TO is what LiteRT's GPU delegate refuses (test_litert_gpu.py).
+    assert "BROADCAST_TO" not in graph["operators"] and graph["operators"]["TILE"] == 1
 
     signature, _loaded = load_serving_signature(path)
     images = random_examples(65, 1, seed=5)[0].image[None]

@@ -66,6 +66,13 @@ def test_convert_checks_parity_on_the_recorded_dataset(tmp_path, tiny_saved_mode
     assert report["pixel_agreement"] >= 0.995 and report["miou_tflite"] is not None
     assert report["file_size_bytes"] == os.path.getsize(output)
     assert "SPACE_TO_BATCH_ND" not in report["graph"]["operators"]
+    gpu = report["gpu"]  # LiteRT's GPU accelerator (tests/export/test_litert_gpu.py), where SwiftShader is
+    if gpu["available"] or os.environ.get("CI") == "true":
+        assert gpu["compiles"] and gpu["refused_operators"] == {}, gpu
+        assert gpu["num_images"] == 4 and gpu["pixel_agreement"] >= 0.99, gpu
+        assert "compiles GPU-only, argmax agreement with the CPU" in result.stdout
+    else:
+        assert "chromium" in gpu["reason"] and "GPU-only check not run" in result.stdout
 
 
 def test_convert_exits_1_when_parity_fails(tmp_path, tiny_saved_model):
