@@ -30,7 +30,7 @@ import sys
 from absl import flags
 
 # tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
-from tools import cli, data_flags
+from tools import cli, data_flags, parity_flags  # noqa: F401  (parity_flags: --parity_split, --num_parity_images)
 
 import tensorflow as tf  # noqa: E402
 
@@ -45,8 +45,6 @@ flags.DEFINE_list("input_size", None, "Fixed input height[,width] of the .tflite
                   "SavedModel's fixed size, or 513).")
 flags.DEFINE_string("calibration_split", "train", "Split whose images calibrate int8.")
 flags.DEFINE_integer("num_calibration_images", 100, "Images used to calibrate int8.")
-flags.DEFINE_string("parity_split", "val", "Held-out split the parity check runs on.")
-flags.DEFINE_integer("num_parity_images", 50, "Images the parity check runs on.")
 flags.DEFINE_integer("num_gpu_images", 5, "Of those, images run on LiteRT's GPU accelerator (software Vulkan, "
                      "slow) to compare with the CPU; 0 checks GPU-only compilation alone.")
 flags.DEFINE_string("parity_report", None, "Where the parity JSON goes (default: --output with "

@@ -31,7 +31,7 @@ import sys
 from absl import flags
 
 # tools.cli first: it sets TensorFlow's log level before TensorFlow loads.
-from tools import cli, data_flags, export_flags, inference_flags, model_flags, output_flags  # noqa: F401
+from tools import cli, data_flags, export_flags, inference_flags, model_flags, output_flags, parity_flags  # noqa: F401
 
 import tensorflow as tf  # noqa: E402
 

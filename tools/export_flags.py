@@ -11,5 +11,3 @@ flags.DEFINE_bool("overwrite", False, "Replace an existing SavedModel in --expor
 flags.DEFINE_list("format", ["saved_model"], "saved_model, plus onnx and/or openvino (e.g. onnx,openvino): "
                   "converted from the SavedModel at --fixed_input_size into export_dir/<format>/ and "
                   "checked against it (parity.json beside the model).")
-flags.DEFINE_string("parity_split", "val", "--format=onnx/openvino: the held-out split the parity check runs on.")
-flags.DEFINE_integer("num_parity_images", 50, "--format=onnx/openvino: images the parity check runs on.")
