@@ -22,9 +22,6 @@ information); 1 converted but outside them (the file and report are kept,
 for inspection); 2 bad input.
 """
 
-import datetime
-import json
-import os
 import sys
 
 from absl import flags
@@ -35,7 +32,7 @@ from tools import cli, data_flags, parity_flags  # noqa: F401  (parity_flags: --
 import tensorflow as tf  # noqa: E402
 
 from deeplab_tf import export  # noqa: E402
-from deeplab_tf.files import write_atomically  # noqa: E402
+from deeplab_tf.export import tflite_file  # noqa: E402
 
 flags.DEFINE_string("saved_model_dir", None, "A SavedModel written by tools.export.")
 flags.DEFINE_string("output", None, "The .tflite file to write.")
@@ -81,13 +78,6 @@ def _dataset(info):
     return name, directory
 
 
-def _report_path(output):
-    if FLAGS.parity_report:
-        return FLAGS.parity_report
-    stem = output[: -len(".tflite")] if output.endswith(".tflite") else output
-    return stem + ".parity.json"
-
-
 def _check_counts():
     if FLAGS.num_gpu_images < 0:
         raise cli.UsageError(f"--num_gpu_images: must be 0 or more, got {FLAGS.num_gpu_images}")
@@ -115,19 +105,13 @@ def main(argv):
         data_flags.dataset_info_for_model(name, directory, num_classes)
     # A folder dataset's split by name is the one the model was trained with, unless --val_fraction says.
     val_fraction = data_flags.val_fraction_from_flags(info.get("dataset"))
-    output = FLAGS.output
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-
     representative = None
     if FLAGS.quantization == "int8":
-        examples, _ = export.dataset_examples(
+        calibration, _ = export.dataset_examples(
             name, directory, FLAGS.calibration_split, size, FLAGS.num_calibration_images, num_classes,
             val_fraction=val_fraction,
         )
-        representative = [example.image for example in examples]
-    model_bytes = export.convert(FLAGS.saved_model_dir, FLAGS.quantization, size, representative)
-    write_atomically(output, model_bytes)
-
+        representative = [example.image for example in calibration]
     examples, images, ignore_label = export.parity_examples(
         size, FLAGS.num_parity_images, dataset=name, dataset_dir=directory, split=FLAGS.parity_split,
         num_classes=num_classes, val_fraction=val_fraction)
@@ -136,44 +120,22 @@ def main(argv):
         min_agreement=defaults.min_agreement if FLAGS.min_agreement is None else FLAGS.min_agreement,
         max_miou_drop=defaults.max_miou_drop if FLAGS.max_miou_drop is None else FLAGS.max_miou_drop,
     )
-    parity = export.check_parity(
-        export.saved_model_reference(signature),
-        export.LiteRTModel(output, num_threads=FLAGS.num_threads),
-        examples,
-        num_classes=num_classes,
-        limits=limits,
-        ignore_label=ignore_label,
-    )
-    report = {
-        "tflite": os.path.abspath(output),
-        "file_size_bytes": len(model_bytes),
-        "quantization": FLAGS.quantization,
-        "input_size": list(size),
-        "saved_model_dir": os.path.abspath(FLAGS.saved_model_dir),
-        "reference": "the SavedModel's serving_default on the same uint8 inputs",
-        "runtime": "ai-edge-litert Interpreter (XNNPACK), %d threads" % FLAGS.num_threads,
-        "images": images,
-        "calibration": (
-            f"{name}:{FLAGS.calibration_split}, {len(representative)} images" if representative else None
-        ),
-        "graph": export.graph_summary(model_bytes),
-        "gpu": export.check_gpu(output, examples[: FLAGS.num_gpu_images]),
-        **parity,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    report_path = _report_path(output)
-    write_atomically(report_path, json.dumps(report, indent=2) + "\n")
-
+    output, report_path = FLAGS.output, FLAGS.parity_report or tflite_file.report_path_for(FLAGS.output)
+    report = tflite_file.write_checked_tflite(
+        FLAGS.saved_model_dir, signature, output, quantization=FLAGS.quantization, input_size=size,
+        examples=examples, limits=limits, num_classes=num_classes, ignore_label=ignore_label, images=images,
+        calibration=representative, calibration_source=f"{name}:{FLAGS.calibration_split}",
+        num_threads=FLAGS.num_threads, num_gpu_images=FLAGS.num_gpu_images, report_path=report_path)
     miou = ""
-    if parity["miou_drop_points"] is not None:
-        miou = f", mIoU {100 * parity['miou_tflite']:.2f} vs {100 * parity['miou_reference']:.2f}"
+    if report["miou_drop_points"] is not None:
+        miou = f", mIoU {100 * report['miou_tflite']:.2f} vs {100 * report['miou_reference']:.2f}"
     summary = (
-        f"{FLAGS.quantization}: {len(model_bytes) / 2**20:.1f} MiB, argmax agreement "
-        f"{100 * parity['pixel_agreement']:.3f}%{miou} on {parity['num_images']} images; "
+        f"{FLAGS.quantization}: {report['file_size_bytes'] / 2**20:.1f} MiB, argmax agreement "
+        f"{100 * report['pixel_agreement']:.3f}%{miou} on {report['num_images']} images; "
         f"{export.describe_gpu_check(report['gpu'])}"
     )
-    if not parity["passed"]:
-        print(f"convert_tflite: error: parity check failed: {'; '.join(parity['failures'])} "
+    if not report["passed"]:
+        print(f"convert_tflite: error: parity check failed: {'; '.join(report['failures'])} "
               f"(report: {report_path})", file=sys.stderr)
         sys.exit(1)
     print(f"wrote {output} ({summary}); report: {report_path}")

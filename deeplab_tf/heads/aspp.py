@@ -6,7 +6,7 @@ https://arxiv.org/abs/1706.05587, §3.3.
 
 import keras
 
-from deeplab_tf.layers import BatchNormAfterConv, conv2d
+from deeplab_tf.layers import BatchNormAfterConv, conv2d, resize
 
 HEAD_BN_EPSILON = 1e-5  # the heads' BatchNormalization epsilon (ASPP and the v3+ decoder)
 
@@ -17,8 +17,8 @@ class ASPP(keras.layers.Layer):
 
     Branches, each `filters` channels with BatchNormalization and ReLU: a 1×1
     convolution; one 3×3 convolution per atrous rate; and, with
-    `image_pooling`, global average pooling → 1×1 conv → BN → ReLU, tiled
-    to the feature size (what bilinear upsampling of a 1×1 map gives). They are concatenated, projected by a 1×1
+    `image_pooling`, global average pooling → 1×1 conv → BN → ReLU, upsampled
+    bilinearly to the feature size (a copy to every pixel). They are concatenated, projected by a 1×1
     convolution with BN and ReLU, and dropped out in training. The pooling
     branch reads the feature size at run time, so any input size works, and at
     batch size 1 its BN sees one value per channel (use frozen BN there, as the
@@ -111,11 +111,12 @@ class ASPP(keras.layers.Layer):
         if self.image_pooling:
             pooled = self.pool(features)
             pooled = keras.ops.relu(self.pool_bn(self.pool_conv(pooled), training=training))
-            # Bilinear upsampling of a 1×1 map is a copy to every pixel, done by tiling: a resize would
-            # bring XLA's gradient of a bfloat16 resize (which it refuses) into the graph, and a
-            # broadcast becomes BROADCAST_TO, which the TFLite GPU delegate refuses.
-            height, width = keras.ops.shape(outputs[0])[1:3]
-            outputs.append(keras.ops.tile(pooled, (1, height, width, 1)))
+            # Bilinear upsampling of a 1×1 map copies it to every pixel. It is the logits' resize
+            # (layers/resize.py): exact under XLA, and RESIZE_BILINEAR in TFLite, which the mobile GPU
+            # runs; a broadcast became BROADCAST_TO, which the GPU refuses, and a tile of run-time
+            # multiples broke OpenVINO's shape inference (docs/deployment.md).
+            upsampled = resize.resize_bilinear(keras.ops.cast(pooled, "float32"), resize.spatial_size(outputs[0]))
+            outputs.append(keras.ops.cast(upsampled, pooled.dtype))
         x = self.concat(outputs)
         x = keras.ops.relu(self.projection_bn(self.projection(x), training=training))
         return self.dropout(x, training=training)
