@@ -8,7 +8,7 @@ from deeplab_tf.benchmarking import crf, inference, input_pipeline, machine, run
 def run_benchmark(mode, config):
     """One benchmark run: the JSON-ready dict tools.benchmark prints and writes.
 
-    The machine's facts and its best float32 and bfloat16 matmul rates (of
+    The machine's facts and its best float32 (and, for a bfloat16 run, bfloat16) matmul rates (of
     the matmuls timed alone and those paired with the mode's runs), the mode's
     own timing (a `MODES` function of `config`), and, for a mode that counts
     FLOPs, `timing.utilization`'s `flops_per_s` and `utilization` (against
@@ -23,12 +23,13 @@ def run_benchmark(mode, config):
         "machine": machine.machine_facts(),
     }
     logging.info("measuring the machine's matmul rate")
-    for dtype in ("float32", "bfloat16"):
-        result[f"matmul_flops_per_s_{dtype}"], _ = timing.matmul_flops_per_second(dtype, size=config.matmul_size)
+    dtype = "bfloat16" if config.dtype_policy == "mixed_bfloat16" else "float32"
+    # The run's precision only: a bfloat16 matmul is emulated, and slow, on a CPU without AVX512-BF16 or AMX.
+    for name in sorted({"float32", dtype}):
+        result[f"matmul_flops_per_s_{name}"], _ = timing.matmul_flops_per_second(name, size=config.matmul_size)
 
     logging.info("timing mode %s", mode)
     result.update(MODES[mode](config))
-    dtype = "bfloat16" if config.dtype_policy == "mixed_bfloat16" else "float32"
     if "matmul_s" in result:
         # The matmuls paired with the runs are the run's too: on a busy machine one of them may be the fastest.
         fastest = 2.0 * result["matmul_size"] ** 3 / min(result["matmul_s"])
