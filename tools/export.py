@@ -124,9 +124,11 @@ def _convert(export_dir, formats, size, num_classes, recorded_dataset):
     examples, images, ignore_label = export.parity_examples(
         size, FLAGS.num_parity_images, dataset=name, dataset_dir=directory, split=FLAGS.parity_split,
         num_classes=num_classes, val_fraction=data_flags.val_fraction_from_flags(recorded_dataset))
+    signature, _loaded = export.load_serving_signature(export_dir)
+    reference = export.saved_model_reference(signature)
     failed = False
     for fmt in formats:
-        report = export.write_format(export_dir, fmt, size, examples, num_classes=num_classes,
+        report = export.write_format(export_dir, fmt, size, examples, reference, num_classes=num_classes,
                                      ignore_label=ignore_label, images=images)
         print(f"{fmt}: {report['model']} ({report['file_size_bytes'] / 2**20:.1f} MiB), argmax agreement "
               f"{100 * report['pixel_agreement']:.3f}% with the SavedModel on {report['num_images']} images "

@@ -14,8 +14,7 @@ import os
 from deeplab_tf.errors import ConfigError
 from deeplab_tf.export import onnx, openvino
 from deeplab_tf.export.packages import require
-from deeplab_tf.export.parity import PARITY_LIMITS, check_parity, saved_model_reference
-from deeplab_tf.export.saved_model import load_serving_signature
+from deeplab_tf.export.parity import PARITY_LIMITS, check_parity
 from deeplab_tf.files import write_atomically
 
 # Where each format goes inside the export directory, and the packages it needs.
@@ -50,7 +49,7 @@ def check_formats(formats, input_size, crf):
     return converted
 
 
-def write_format(export_dir, name, input_size, examples, *, num_classes, limits=PARITY_LIMITS["none"],
+def write_format(export_dir, name, input_size, examples, reference, *, num_classes, limits=PARITY_LIMITS["none"],
                  ignore_label=255, images="", num_threads=2):
     """Converts the SavedModel in `export_dir` to format `name`, writes it and its parity report there.
 
@@ -58,6 +57,7 @@ def write_format(export_dir, name, input_size, examples, *, num_classes, limits=
         export_dir: a SavedModel written by `export_saved_model`, at `input_size`.
         name: "onnx" or "openvino".
         examples: `parity.Example`s at `input_size`, for the parity check.
+        reference: the SavedModel's `parity.saved_model_reference`, loaded once for every format.
         num_classes, limits, ignore_label: as `check_parity` takes them.
         images: where the examples came from, for the report.
         num_threads: the runtime's CPU threads.
@@ -76,8 +76,7 @@ def write_format(export_dir, name, input_size, examples, *, num_classes, limits=
         openvino.save_openvino(openvino.convert_openvino(export_dir, input_size), path)
         candidate = openvino.OpenVINOModel(path, num_threads)
         size = os.path.getsize(path) + os.path.getsize(path[: -len(".xml")] + ".bin")
-    signature, _loaded = load_serving_signature(export_dir)
-    parity = check_parity(saved_model_reference(signature), candidate, examples, num_classes=num_classes,
+    parity = check_parity(reference, candidate, examples, num_classes=num_classes,
                           limits=limits, ignore_label=ignore_label, candidate_name=name)
     report = {
         "format": name,
