@@ -20,6 +20,8 @@ flags.DEFINE_list("atrous_rates", None, "ASPP rates (default: the paper's for th
 flags.DEFINE_integer("num_classes", 21, "Number of classes (taken from the dataset where it knows).")
 flags.DEFINE_integer("num_cascaded_blocks", 0, "Copies of block4 after it: 1-3 builds blocks 5-7 (v3 'going deeper').")
 flags.DEFINE_bool("image_pooling", True, "v3: add ASPP's image-level pooling branch.")
+flags.DEFINE_integer("aspp_filters", 256, "v3/v3+: channels of each ASPP branch, of its projection and of the "
+                     "decoder (the papers' 256).")
 flags.DEFINE_list("msc_scales", [], "v2 multi-scale inputs, e.g. 1,0.75,0.5 (empty: single scale).")
 flags.DEFINE_float("batch_norm_decay", 0.9997, "BatchNormalization moving-average decay.")
 flags.DEFINE_integer("decoder_output_stride", 4, f"v3plus: stride of the backbone feature the decoder refines with, "
@@ -60,6 +62,7 @@ def model_config_from_flags(num_classes=None):
         num_cascaded_blocks=FLAGS.num_cascaded_blocks,
         image_pooling=FLAGS.image_pooling,
         msc_scales=_numbers("msc_scales", float) or (),
+        aspp_filters=FLAGS.aspp_filters,
         batch_norm_decay=FLAGS.batch_norm_decay,
         width_multiplier=FLAGS.width_multiplier,
         decoder_output_stride=FLAGS.decoder_output_stride,

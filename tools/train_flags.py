@@ -25,6 +25,10 @@ flags.DEFINE_float("max_scale", TrainConfig.max_scale, "Largest random scale.")
 flags.DEFINE_float("scale_step", TrainConfig.scale_step, "Step between random scales (0: continuous).")
 # Not `--flip`: that is test-time flip in evaluate/predict/export, which read the same flagfiles.
 flags.DEFINE_bool("random_flip", TrainConfig.flip, "Random left-right flips in training.")
+flags.DEFINE_integer("small_image_steps", TrainConfig.small_image_steps,
+                     "Progressive resizing: train the first N steps on images and crops scaled by "
+                     "--small_image_scale, then at full size (0: off).")
+flags.DEFINE_float("small_image_scale", TrainConfig.small_image_scale, "The scale of --small_image_steps' images.")
 flags.DEFINE_integer("shuffle_buffer", TrainConfig.shuffle_buffer, "Examples in the shuffle buffer.")
 flags.DEFINE_list("class_weights", None,
                   "Loss weight of each class, w0,w1,... (one per class), or median_frequency: median-frequency "
@@ -99,6 +103,7 @@ _FIELDS = [
     "weight_decay", "last_layer_lr_multiplier", "fine_tune_batch_norm", "sync_batch_norm", "upsample_logits",
     "init_checkpoint", "init_scope", "backbone_weights", "checkpoint_steps", "keep_checkpoints",
     "summary_steps", "image_summary_steps", "steps_per_loop", "shuffle_buffer", "seed",
+    "small_image_steps", "small_image_scale",
     "eval_split", "eval_steps", "eval_max_images",
 ]
 

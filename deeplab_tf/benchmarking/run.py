@@ -3,6 +3,7 @@
 from absl import logging
 
 from deeplab_tf.benchmarking import crf, inference, input_pipeline, machine, runtimes, tflite, timing, training
+from deeplab_tf.errors import ConfigError
 
 
 def run_benchmark(mode, config):
@@ -14,6 +15,8 @@ def run_benchmark(mode, config):
     FLOPs, `timing.utilization`'s `flops_per_s` and `utilization` (against
     the best matmul of the run).
     """
+    if mode == "tflite" and not config.tflite_models:  # before the matmuls, which take a while
+        raise ConfigError("tflite_model", "required with --mode=tflite")
     result = {
         "mode": mode,
         "input_size": list(config.input_size),

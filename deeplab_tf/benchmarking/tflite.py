@@ -1,7 +1,6 @@
 """The tflite mode: LiteRT latency, size and operators of converted models, timed in turns."""
 
 from deeplab_tf.benchmarking import timing
-from deeplab_tf.errors import ConfigError
 from deeplab_tf.export import graph_summary, measure_latencies
 
 
@@ -14,8 +13,6 @@ def tflite(config):
     read how many times faster the mobile model runs. The top level holds the
     first model's timing, so one model gives what it always gave.
     """
-    if not config.tflite_models:
-        raise ConfigError("tflite_model", "required with --mode=tflite")
     results = measure_latencies(config.tflite_models, num_threads=2, warmup_runs=config.warmup,
                                 timed_runs=max(config.repeats, 10))
     references = {}

@@ -36,6 +36,10 @@ class TrainConfig(DictConfig):
         crop_size: (height, width) of the training crops.
         min_scale, max_scale, scale_step: random scale augmentation.
         flip: random left-right flips.
+        small_image_steps: progressive resizing: the first this many steps
+            train on images and crops scaled by `small_image_scale` (cheaper
+            steps on the same scenes, smaller), the rest at full size (0: off).
+        small_image_scale: the scale of those first steps, in (0, 1).
         base_learning_rate: the poly schedule's base.
         learning_power: the poly schedule's power: base·(1 − t/T)^power.
         warmup_steps: linear warm-up from base/warmup_steps to the poly value.
@@ -100,6 +104,8 @@ class TrainConfig(DictConfig):
     max_scale: float = 2.0
     scale_step: float = 0.25
     flip: bool = True
+    small_image_steps: int = 0
+    small_image_scale: float = 0.5
     base_learning_rate: float = 0.007
     learning_power: float = 0.9
     warmup_steps: int = 0
@@ -158,6 +164,16 @@ class TrainConfig(DictConfig):
             raise ConfigError("min_scale", f"need 0 < min_scale <= max_scale, got {self.min_scale}, {self.max_scale}")
         if self.scale_step < 0:
             raise ConfigError("scale_step", f"must be >= 0, got {self.scale_step}")
+        _non_negative_int("small_image_steps", self.small_image_steps)
+        if self.small_image_steps:
+            if self.small_image_steps >= self.train_steps:
+                raise ConfigError("small_image_steps", f"must be below train_steps={self.train_steps}, "
+                                  f"got {self.small_image_steps}")
+            if not 0 < self.small_image_scale < 1:
+                raise ConfigError("small_image_scale", f"must be in (0, 1), got {self.small_image_scale}")
+            if not self.upsample_logits:
+                raise ConfigError("small_image_steps", "needs --upsample_logits: without it the loss's label "
+                                  "size is fixed by --crop_size")
         if not self.base_learning_rate > 0:
             raise ConfigError("base_learning_rate", f"must be positive, got {self.base_learning_rate}")
         if self.learning_power < 0:
@@ -213,6 +229,11 @@ class TrainConfig(DictConfig):
             raise ConfigError("val_fraction", f"must be in [0, 1), got {self.val_fraction}")
         if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
             raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
+
+    @property
+    def small_crop_size(self):
+        """The crops of the first `small_image_steps` steps: `crop_size` scaled, keeping its 16k + 1 form."""
+        return tuple(round((size - 1) * self.small_image_scale) + 1 for size in self.crop_size)
 
     def check_replicas(self, num_replicas):
         """Raises `ConfigError` unless the global batch splits evenly over `num_replicas`."""

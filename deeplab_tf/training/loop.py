@@ -46,7 +46,7 @@ class TrainingLoop:
         self.window, self.throughput = MetricWindow(), Throughput()
         self.loss, self.train_miou = None, None  # the last group's, and the last summary window's
 
-    def run(self, iterator, termination):
+    def run(self, batches, termination):
         """Trains to `train_steps`, or until a SIGTERM (`termination`) on any worker, then saves.
 
         Returns:
@@ -56,9 +56,10 @@ class TrainingLoop:
         started = time.perf_counter()
         while step < config.train_steps:
             periods = (config.checkpoint_steps, config.summary_steps, config.image_summary_steps, config.eval_steps)
-            count = steps_to_next_due(step, periods, config.train_steps, config.steps_per_loop)
+            count = batches.steps_before_switch(
+                step, steps_to_next_due(step, periods, config.train_steps, config.steps_per_loop))
             group_start = time.perf_counter()
-            out = self.functions.train_loop(iterator, tf.constant(count, tf.int64),
+            out = self.functions.train_loop(batches.iterator(step), tf.constant(count, tf.int64),
                                             tf.constant(termination.requested))
             if bool(out["stop"]):  # some worker got SIGTERM: all stop here, before the group's first step
                 stopped = True

@@ -32,6 +32,7 @@ from deeplab_tf.training.callbacks import Callbacks
 from deeplab_tf.training.cluster import PeerLostError, PreemptedError
 from deeplab_tf.training.compiled import run_functions
 from deeplab_tf.training.evaluations import EvaluationsDuringTraining
+from deeplab_tf.training.inputs import TrainInput
 from deeplab_tf.training.loop import TrainingLoop
 from deeplab_tf.training.summaries import Summaries
 from deeplab_tf.training.task import build_task
@@ -112,7 +113,7 @@ class Trainer:
         run_facts = self._record_run(plan)
         # A resumed run draws a fresh (still seeded) data stream rather than replaying the old one.
         data_seed = plan.seed if start_step == 0 else (plan.seed * 1_000_003 + start_step) % (2**31)
-        iterator = iter(distributed_dataset(self.strategy, config, plan.info, data_seed))
+        batches = TrainInput(self.strategy, config, plan.info, data_seed, start_step)
         overlay_examples = self._overlay_examples(plan.info)
         summaries = Summaries(self.model_dir, enabled=self.chief)
         self._announce(plan, task, jit_compile, start_step)
@@ -131,7 +132,7 @@ class Trainer:
                             chief=self.chief, callbacks=self.callbacks)
         try:
             with cluster_lib.TerminationWatcher() as termination:
-                result, stopped = loop.run(iterator, termination)
+                result, stopped = loop.run(batches, termination)
         finally:
             summaries.flush()
         if stopped:
@@ -264,20 +265,6 @@ class _Plan(typing.NamedTuple):
     report: object  # the train split's `ValidationReport` (the chief's, when checked), or None
     class_weights: tuple  # resolved loss weights per class, or None
     seed: int  # the run's seed, the chief's draw on every worker
-
-
-def distributed_dataset(strategy, config, info, seed):
-    """The train split under `strategy`: each input pipeline its share, augmented and batched (`data.train_dataset`)."""
-
-    def dataset_fn(context):
-        return data_lib.train_dataset(
-            config.dataset, config.dataset_dir, config.train_split, batch_size=config.batch_size,
-            crop_size=config.crop_size, min_scale=config.min_scale, max_scale=config.max_scale,
-            scale_step=config.scale_step, flip=config.flip, seed=seed, num_classes=info.num_classes,
-            skip_bad_examples=config.skip_bad_examples, val_fraction=config.val_fraction,
-            shuffle_buffer=config.shuffle_buffer, input_context=context)
-
-    return strategy.distribute_datasets_from_function(dataset_fn)
 
 
 def _eval_examples(config, info):

@@ -10,7 +10,7 @@ import tensorflow as tf
 from deeplab_tf.data import read_split, synthetic, tfrecord
 from deeplab_tf.errors import DataError
 from deeplab_tf.training.config import TrainConfig
-from deeplab_tf.training.trainer import distributed_dataset
+from deeplab_tf.training.inputs import distributed_dataset
 from tests.data.test_folder import blocks, png, write_folder
 
 PIPELINES = 2

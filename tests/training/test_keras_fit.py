@@ -15,7 +15,7 @@ from deeplab_tf.inference import InferenceSettings, Predictor
 from deeplab_tf.metrics import ConfusionMatrix, compute_metrics
 from deeplab_tf import losses
 from deeplab_tf.training import TrainConfig, train
-from deeplab_tf.training.trainer import distributed_dataset
+from deeplab_tf.training.inputs import distributed_dataset
 from deeplab_tf.training.step import TrainStep, configure_batch_norm
 
 V3 = deeplab_tf.ModelConfig(variant="v3", backbone="resnet18", output_stride=16, multi_grid=(1, 2), num_classes=6,

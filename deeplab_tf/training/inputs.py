@@ -1,0 +1,50 @@
+"""The trainer's batches: the train split under the strategy, with progressive resizing's small images first."""
+
+from deeplab_tf import data as data_lib
+
+
+def distributed_dataset(strategy, config, info, seed, *, scale=1.0):
+    """The train split under `strategy`: each input pipeline its share, augmented and batched (`data.train_dataset`).
+
+    With `scale` < 1 the images are that much smaller (the random scales times `scale`) and so are the
+    crops (`config.small_crop_size`): progressive resizing's first steps.
+    """
+    crop_size = config.crop_size if scale == 1.0 else config.small_crop_size
+
+    def dataset_fn(context):
+        return data_lib.train_dataset(
+            config.dataset, config.dataset_dir, config.train_split, batch_size=config.batch_size,
+            crop_size=crop_size, min_scale=config.min_scale * scale, max_scale=config.max_scale * scale,
+            scale_step=config.scale_step * scale, flip=config.flip, seed=seed, num_classes=info.num_classes,
+            skip_bad_examples=config.skip_bad_examples, val_fraction=config.val_fraction,
+            shuffle_buffer=config.shuffle_buffer, input_context=context)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+class TrainInput:
+    """The iterator of each step: small images before `config.small_image_steps`, full size after.
+
+    The loop asks `iterator(step)` for each group of steps and cuts groups at the switch
+    (`steps_before_switch`), so a group never mixes sizes; the step function traces once per size.
+    The full-size pipeline draws from seed + 1 after a small phase, so its scenes come in another order.
+    """
+
+    def __init__(self, strategy, config, info, seed, start_step):
+        self.switch_step = config.small_image_steps
+        self._make = lambda seed, scale: iter(distributed_dataset(strategy, config, info, seed, scale=scale))
+        self._full_seed = seed + 1 if self.switch_step else seed
+        self._small = self._make(seed, config.small_image_scale) if start_step < self.switch_step else None
+        self._full = None
+
+    def steps_before_switch(self, step, count):
+        """`count`, cut so that the group ends at the switch to full size."""
+        return min(count, self.switch_step - step) if step < self.switch_step else count
+
+    def iterator(self, step):
+        if step < self.switch_step:
+            return self._small
+        self._small = None  # its pipeline's buffers go
+        if self._full is None:
+            self._full = self._make(self._full_seed, 1.0)
+        return self._full
