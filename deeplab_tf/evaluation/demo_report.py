@@ -62,10 +62,9 @@ def _metrics_section(out):
 
 def _tflite_section(out):
     rows = []
-    for name in ("float32", "int8"):
+    for name in ("float32", "float16", "int8"):
         report = _load(os.path.join(out, "v3", "tflite", f"{name}.parity.json"))
         if report is None:
-            rows.append([name, "not run", "", "", "", ""])
             continue
         rows.append([
             name,
@@ -75,6 +74,8 @@ def _tflite_section(out):
             percent(report.get("miou_tflite")),
             "pass" if report.get("passed") else "FAIL",
         ])
+    if not rows:
+        rows.append(["int8", "not run", "", "", "", ""])
     header = ["quantisation", "size MB", "argmax agreement %", "SavedModel mIoU %", "TFLite mIoU %", "parity"]
     return "<h2>TFLite parity (v3, LiteRT)</h2>" + html_table(header, rows)
 
