@@ -9,7 +9,7 @@
     python -m tools.benchmark --flagfile=flags/voc_v3_os16.flags --mode=runtimes --input_size=513 \
         --num_threads=2 --output=runs/bench/runtimes.json   # TensorFlow, ONNX Runtime, OpenVINO
 
-Every mode measures the machine's own 4096³ matmul rate in the same run, so that
+Every mode measures the machine's own matmul rate (`--matmul_size`, 4096³) in the same run, so that
 speeds are also given as a ratio (model FLOP/s ÷ matmul FLOP/s) that survives a
 busy, shared machine better than absolute times: `utilization` is the median run's
 FLOP/s over the best matmul of the run. The inference and train modes also time
@@ -35,6 +35,8 @@ flags.DEFINE_enum("mode", "inference", list(MODES), "What to time.")
 flags.DEFINE_list("input_size", ["513"], "Input (or crop) height[,width].")
 flags.DEFINE_integer("repeats", 5, "Timed runs after warm-up.")
 flags.DEFINE_integer("warmup", 2, "Untimed runs first.")
+flags.DEFINE_integer("matmul_size", 4096, "The size³ matmul whose rate `utilization` is measured against, "
+                     "timed before each run.", lower_bound=64)
 flags.DEFINE_string("output", None, "Where to write the JSON (also printed).")
 flags.DEFINE_string("dataset_dir_for_data", None, "data mode: a generated dataset (default: generate one).")
 flags.DEFINE_list("tflite_model", [], "tflite mode: the .tflite file(s) to time, in the same turns; each "
@@ -73,6 +75,7 @@ def benchmark_config_from_flags():
         jit_compile=jit_compile,
         warmup=FLAGS.warmup,
         repeats=FLAGS.repeats,
+        matmul_size=FLAGS.matmul_size,
         model_config=model_flags.model_config_from_flags(),
         model_dir=FLAGS.model_dir,
         fold_batch_norm=FLAGS.fold_batch_norm,

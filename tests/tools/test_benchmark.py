@@ -20,7 +20,7 @@ def test_inference_mode_writes_utilisation(tmp_path, capsys):
     output = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "tools.benchmark", "--mode=inference", "--backbone=resnet18",
-         "--num_classes=3", "--input_size=64", "--repeats=2", "--warmup=1", f"--output={output}"],
+         "--num_classes=3", "--input_size=64", "--matmul_size=512", "--repeats=2", "--warmup=1", f"--output={output}"],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -29,6 +29,7 @@ def test_inference_mode_writes_utilisation(tmp_path, capsys):
         assert report[key] > 0, key
     assert report["min_s"] <= report["median_s"] <= report["max_s"]
     # Each timed run is paired with the matmul timed just before it; the best matmul of all is the reference.
+    assert report["matmul_size"] == 512  # --matmul_size
     matmul_flops = 2 * report["matmul_size"] ** 3
     assert len(report["matmul_s"]) == 2 and report["matmul_flops_per_s"] >= matmul_flops / min(report["matmul_s"])
     assert report["utilization"] == pytest.approx(report["flops"] / report["median_s"] / report["matmul_flops_per_s"])
@@ -69,7 +70,8 @@ def test_bfloat16_inference_is_compared_with_float32_in_the_same_turns(tmp_path)
     output = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "tools.benchmark", "--mode=inference", "--backbone=resnet18",
-         "--num_classes=3", "--input_size=64", "--repeats=2", "--warmup=1", "--mixed_precision=mixed_bfloat16",
+         "--num_classes=3", "--input_size=64", "--matmul_size=512", "--repeats=2", "--warmup=1",
+         "--mixed_precision=mixed_bfloat16",
          f"--agreement_images={tmp_path / 'image_*.jpg'}", f"--output={output}"],
         capture_output=True, text=True, timeout=600,
     )
@@ -87,7 +89,8 @@ def test_multiscale_mode_compares_the_passes_with_one(tmp_path):
     output = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "tools.benchmark", "--mode=multiscale", "--backbone=resnet18", "--num_classes=3",
-         "--input_size=64", "--eval_scales=0.5,1.0", "--flip", "--repeats=2", "--warmup=1", f"--output={output}"],
+         "--input_size=64", "--eval_scales=0.5,1.0", "--flip", "--matmul_size=512", "--repeats=2", "--warmup=1",
+         f"--output={output}"],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -105,7 +108,7 @@ def test_train_mode_times_the_training_step(tmp_path):
     output = tmp_path / "train.json"
     result = subprocess.run(
         [sys.executable, "-m", "tools.benchmark", "--mode=train", "--backbone=resnet18", "--num_classes=3",
-         "--input_size=64", "--batch_size=2", "--repeats=1", "--warmup=1", f"--output={output}"],
+         "--input_size=64", "--batch_size=2", "--matmul_size=512", "--repeats=1", "--warmup=1", f"--output={output}"],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
