@@ -232,7 +232,7 @@ class TrainConfig(DictConfig):
 
     @property
     def small_crop_size(self):
-        """The crops of the first `small_image_steps` steps: `crop_size` scaled, keeping its 16k + 1 form."""
+        """The crops of the first `small_image_steps` steps: (size − 1)·scale + 1, rounded (161 at 0.6: 97)."""
         return tuple(round((size - 1) * self.small_image_scale) + 1 for size in self.crop_size)
 
     def check_replicas(self, num_replicas):
