@@ -3,13 +3,14 @@
 from deeplab_tf import data as data_lib
 
 
-def distributed_dataset(strategy, config, info, seed, *, scale=1.0):
+def distributed_dataset(strategy, config, info, seed, *, small=False):
     """The train split under `strategy`: each input pipeline its share, augmented and batched (`data.train_dataset`).
 
-    With `scale` < 1 the images are that much smaller (the random scales times `scale`) and so are the
-    crops (`config.small_crop_size`): progressive resizing's first steps.
+    With `small`, progressive resizing's first steps: the random scales times `config.small_image_scale`
+    and crops of `config.small_crop_size`.
     """
-    crop_size = config.crop_size if scale == 1.0 else config.small_crop_size
+    scale = config.small_image_scale if small else 1.0
+    crop_size = config.small_crop_size if small else config.crop_size
 
     def dataset_fn(context):
         return data_lib.train_dataset(
@@ -32,9 +33,9 @@ class TrainInput:
 
     def __init__(self, strategy, config, info, seed, start_step):
         self.switch_step = config.small_image_steps
-        self._make = lambda seed, scale: iter(distributed_dataset(strategy, config, info, seed, scale=scale))
+        self._make = lambda seed, small: iter(distributed_dataset(strategy, config, info, seed, small=small))
         self._full_seed = seed + 1 if self.switch_step else seed
-        self._small = self._make(seed, config.small_image_scale) if start_step < self.switch_step else None
+        self._small = self._make(seed, True) if start_step < self.switch_step else None
         self._full = None
 
     def steps_before_switch(self, step, count):
@@ -46,5 +47,5 @@ class TrainInput:
             return self._small
         self._small = None  # its pipeline's buffers go
         if self._full is None:
-            self._full = self._make(self._full_seed, 1.0)
+            self._full = self._make(self._full_seed, False)
         return self._full
