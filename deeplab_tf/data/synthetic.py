@@ -127,15 +127,16 @@ def _coverage(kind, size, centre, radius, angle):
     cos, sin = np.cos(angle), np.sin(angle)
 
     def frame(px, py):
+        # The products on the 1-D axes, then one broadcast sum per coordinate: the same
+        # arithmetic per pixel as on meshgrids, at a fraction of the work.
         dx, dy = px - cx, py - cy
-        return (dx * cos + dy * sin) / radius, (-dx * sin + dy * cos) / radius
+        return ((dx * cos)[None, :] + (dy * sin)[:, None]) / radius, \
+            ((-dx * sin)[None, :] + (dy * cos)[:, None]) / radius
 
-    sx, sy = np.meshgrid(xs, ys)
-    inside = _inside(kind, *frame(sx, sy))
+    inside = _inside(kind, *frame(xs, ys))
     h, w = y1 - y0, x1 - x0
     coverage = inside.reshape(h, _SUPERSAMPLE, w, _SUPERSAMPLE).mean(axis=(1, 3))
-    px, py = np.meshgrid(np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5)
-    u, v = frame(px, py)
+    u, v = frame(np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5)
     return y0, x0, coverage, u, v
 
 

@@ -6,7 +6,7 @@ from deeplab_tf.config import DictConfig
 from deeplab_tf.errors import ConfigError
 
 MIXED_PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "nesterov", "adam")
 INIT_SCOPES = ("all", "backbone")
 MEDIAN_FREQUENCY = "median_frequency"
 
@@ -43,9 +43,10 @@ class TrainConfig(DictConfig):
         base_learning_rate: the poly schedule's base.
         learning_power: the poly schedule's power: base·(1 − t/T)^power.
         warmup_steps: linear warm-up from base/warmup_steps to the poly value.
-        optimizer: "sgd" (SGD with momentum, both papers) or "adam" (Adam with
-            beta_1 = `momentum`; for short runs from scratch, such as the bundled
-            default, where it learns several times faster than SGD).
+        optimizer: "sgd" (SGD with momentum, both papers), "nesterov" (the same
+            with Nesterov momentum) or "adam" (Adam with beta_1 = `momentum`; for
+            short runs from scratch, such as the bundled default, where it learns
+            several times faster than SGD).
         momentum: SGD momentum (Adam's beta_1).
         weight_decay: L2 on convolution kernels (not BN, not biases), added to
             the loss as weight_decay·Σ‖w‖²/2, so its gradient is weight_decay·w

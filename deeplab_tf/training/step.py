@@ -28,7 +28,7 @@ def configure_batch_norm(model, train_config):
 
 
 def make_optimizer(train_config, learning_rate):
-    """SGD with momentum (or Adam), with dynamic loss scaling under mixed_float16; not yet built.
+    """SGD with momentum, plain or Nesterov (or Adam), with dynamic loss scaling under mixed_float16; not yet built.
 
     Args:
         train_config: a `TrainConfig` (`optimizer`, `momentum`, `mixed_precision`).
@@ -37,7 +37,8 @@ def make_optimizer(train_config, learning_rate):
     if train_config.optimizer == "adam":
         optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=train_config.momentum)
     else:
-        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=train_config.momentum)
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=train_config.momentum,
+                                         nesterov=train_config.optimizer == "nesterov")
     if train_config.mixed_precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

@@ -44,3 +44,13 @@ def test_xla_step_matches_the_plain_step(policy):
     # The update itself: every weight moved alike.
     for after_compiled, after_plain in zip(compiled[3], plain[3]):
         np.testing.assert_allclose(after_compiled, after_plain, rtol=10 * tolerance, atol=10 * tolerance)
+
+
+@pytest.mark.parametrize("name, after_one_step", [("sgd", 0.9), ("nesterov", 0.81), ("adam", 0.9)])
+def test_make_optimizer_builds_the_named_update(name, after_one_step):
+    # On w²/2 from w = 1 at rate 0.1 and momentum 0.9: SGD steps to 1 − 0.1; Nesterov also
+    # takes the momentum's look-ahead, 1 − 0.1 − 0.9·0.1; Adam's first step is the rate.
+    optimizer = make_optimizer(TrainConfig(dataset_dir="unused", optimizer=name, momentum=0.9), 0.1)
+    weight = keras.Variable(1.0)
+    optimizer.apply_gradients([(tf.constant(1.0), weight)])
+    assert float(weight.numpy()) == pytest.approx(after_one_step, abs=1e-4)
