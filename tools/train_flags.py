@@ -43,7 +43,8 @@ flags.DEFINE_float("base_learning_rate", TrainConfig.base_learning_rate,
                    "Poly schedule: base * (1 - step/train_steps)^learning_power.")
 flags.DEFINE_float("learning_power", TrainConfig.learning_power, "Poly schedule power.")
 flags.DEFINE_integer("warmup_steps", TrainConfig.warmup_steps, "Linear learning-rate warm-up steps.")
-flags.DEFINE_enum("optimizer", TrainConfig.optimizer, list(OPTIMIZERS), "SGD with momentum (the papers), with Nesterov momentum, or Adam.")
+flags.DEFINE_enum("optimizer", TrainConfig.optimizer, list(OPTIMIZERS),
+                  "SGD with momentum (the papers), SGD with Nesterov momentum, or Adam.")
 flags.DEFINE_float("momentum", TrainConfig.momentum, "SGD momentum (Adam's beta_1).")
 flags.DEFINE_float("weight_decay", TrainConfig.weight_decay, "L2 weight decay on convolution kernels (added to the loss).")
 flags.DEFINE_float("last_layer_lr_multiplier", TrainConfig.last_layer_lr_multiplier,

@@ -28,7 +28,7 @@ def configure_batch_norm(model, train_config):
 
 
 def make_optimizer(train_config, learning_rate):
-    """SGD with momentum, plain or Nesterov (or Adam), with dynamic loss scaling under mixed_float16; not yet built.
+    """SGD with momentum, plain or Nesterov, or Adam; loss-scaled under mixed_float16; not yet built.
 
     Args:
         train_config: a `TrainConfig` (`optimizer`, `momentum`, `mixed_precision`).

@@ -1,4 +1,4 @@
-"""The training step compiles with XLA (the GPU path) and computes what the plain step does."""
+"""The training step: XLA (the GPU path) computes what the plain step does; the optimisers it uses."""
 
 import keras
 import numpy as np
