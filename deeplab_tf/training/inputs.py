@@ -32,11 +32,14 @@ class TrainInput:
     """
 
     def __init__(self, strategy, config, info, seed, start_step):
+        self._strategy, self._config, self._info = strategy, config, info
         self.switch_step = config.small_image_steps
-        self._make = lambda seed, small: iter(distributed_dataset(strategy, config, info, seed, small=small))
         self._full_seed = seed + 1 if self.switch_step else seed
-        self._small = self._make(seed, True) if start_step < self.switch_step else None
+        self._small = self._make(seed, small=True) if start_step < self.switch_step else None
         self._full = None
+
+    def _make(self, seed, small):
+        return iter(distributed_dataset(self._strategy, self._config, self._info, seed, small=small))
 
     def steps_before_switch(self, step, count):
         """`count`, cut so that the group ends at the switch to full size."""
@@ -47,5 +50,5 @@ class TrainInput:
             return self._small
         self._small = None  # its pipeline's buffers go
         if self._full is None:
-            self._full = self._make(self._full_seed, False)
+            self._full = self._make(self._full_seed, small=False)
         return self._full
